@@ -1,0 +1,7 @@
+"""``python -m krakenwire.cli``."""
+
+import sys
+
+from krakenwire.cli import main
+
+sys.exit(main())

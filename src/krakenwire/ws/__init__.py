@@ -1,0 +1,1 @@
+"""Private WebSocket sessions (v2 and legacy v1)."""
