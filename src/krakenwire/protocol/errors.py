@@ -79,3 +79,16 @@ def must_be_number(field: str) -> str:
 def currency_pair_not_supported(symbol: str) -> str:
     """The v2 refusal of an unknown symbol, e.g. ``Currency pair not supported XBT/USD``."""
     return f"Currency pair not supported {symbol}"
+
+# --- sandbox additions (exchange core) ----------------------------------------------------
+# Kraken's refusal of a second open order with the same client order id. Seen in third-party
+# client tests; not in Kraken's published catalogue (UNCONFIRMED byte for byte).
+DUPLICATE_CL_ORD_ID: Final = "EOrder:cl_ord_id already in use"
+# post_only amend whose new price would take liquidity (UNCONFIRMED wording).
+POST_ONLY_AMEND: Final = "EOrder:Post only order"
+
+
+def invalid_price_decimals(pair: str, decimals: int) -> str:
+    """Kraken's refusal of a price with too many decimals, e.g. ``EOrder:Invalid price:XXBTZEUR
+    price can only be specified up to 1 decimals.``"""
+    return f"{INVALID_PRICE}:{pair} price can only be specified up to {decimals} decimals."

@@ -5,7 +5,9 @@
 * WS v2: symbol ``BTC/USD``; assets ``BTC``, ``USD``.
 
 The table here is the sandbox's market and the client's name converter. Values follow Kraken's
-published AssetPairs as closely as known; fees are Kraken's entry tier.
+published AssetPairs as closely as known (XBTUSD, ETHUSD, ETHXBT and SOLUSD decimals, ordermin,
+costmin and tick_size as recorded from the live venue in 2026; XBTEUR mirrors XBTUSD; USDTUSD is
+best knowledge); fees are Kraken's entry tier (0.40 % taker, 0.25 % maker).
 """
 
 from __future__ import annotations
@@ -89,11 +91,11 @@ PAIRS: Final[dict[str, Pair]] = {
         Pair("XXBTZUSD", "XBTUSD", "XBT/USD", "BTC/USD", "XXBT", "ZUSD", 1, 8, 5,
              D("0.00005"), D("0.5"), D("0.1"), D("60000.0")),
         Pair("XETHZUSD", "ETHUSD", "ETH/USD", "ETH/USD", "XETH", "ZUSD", 2, 8, 5,
-             D("0.001"), D("0.5"), D("0.01"), D("3000.00")),
-        Pair("XETHXXBT", "ETHXBT", "ETH/XBT", "ETH/BTC", "XETH", "XXBT", 5, 8, 10,
-             D("0.001"), D("0.00002"), D("0.00001"), D("0.05000")),
+             D("0.002"), D("0.5"), D("0.01"), D("3000.00")),
+        Pair("XETHXXBT", "ETHXBT", "ETH/XBT", "ETH/BTC", "XETH", "XXBT", 6, 8, 10,
+             D("0.001"), D("0.00002"), D("0.000001"), D("0.050000")),
         Pair("SOLUSD", "SOLUSD", "SOL/USD", "SOL/USD", "SOL", "ZUSD", 2, 8, 5,
-             D("0.02"), D("0.5"), D("0.01"), D("150.00")),
+             D("0.06"), D("0.5"), D("0.01"), D("150.00")),
         Pair("XXBTZEUR", "XBTEUR", "XBT/EUR", "BTC/EUR", "XXBT", "ZEUR", 1, 8, 5,
              D("0.00005"), D("0.5"), D("0.1"), D("55000.0")),
         Pair("USDTZUSD", "USDTUSD", "USDT/USD", "USDT/USD", "USDT", "ZUSD", 4, 8, 5,

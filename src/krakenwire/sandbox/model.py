@@ -181,6 +181,23 @@ class OrderEvent:
     trade: Trade | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PublicTrade:
+    """One match as the public tape shows it (REST ``Trades``, WS ``trade`` channel).
+
+    ``side`` and ``ordertype`` are the taker's; ``trade_id`` is shared with the two private
+    :class:`Trade` records of the match.
+    """
+
+    price: Decimal
+    volume: Decimal
+    time: float
+    side: Side
+    ordertype: str  # "market" or "limit"
+    trade_id: int
+    misc: str = ""
+
+
 @dataclass(slots=True)
 class BalanceEvent:
     """A ledger entry was written for an account."""
