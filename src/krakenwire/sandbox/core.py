@@ -1,22 +1,30 @@
 """SandboxCore: the exchange, gate and store wired together for the transports.
 
-INTERFACE CONTRACT (implemented with the REST server work; used by REST, WS v1 and WS v2):
+INTERFACE CONTRACT (used by REST, WS v1 and WS v2):
 
-``SandboxCore(clock, exchange, gate, store, settings)`` with attributes ``clock``,
+``SandboxCore(clock, exchange, gate, store, settings, faults=None)`` with attributes ``clock``,
 ``exchange`` (:class:`~krakenwire.sandbox.exchange.Exchange`), ``gate``
-(:class:`~krakenwire.sandbox.gate.Gate`), ``store``, ``settings`` (:class:`Settings`),
-``faults`` (:class:`Faults`), and:
+(:class:`~krakenwire.sandbox.gate.Gate`), ``store`` (:class:`~krakenwire.sandbox.store.Store`),
+``settings`` (:class:`Settings`), ``faults`` (:class:`Faults`), and:
 
-* ``async commit() -> None`` — group commit of ``exchange.drain_changes()`` plus gate state;
-  returns once everything changed so far is durable. Call it before acknowledging anything.
-* ``publish(events) -> None`` — fan ``exchange.drain_events()`` out to every listener.
+* ``SandboxCore.open(settings) -> SandboxCore`` — build everything from ``settings``: open the
+  database, reload accounts/keys/orders/trades/ledger, and on an empty database create the demo
+  account and its all-permission ``pro``-tier key (``core.demo_key``).
+* ``async commit() -> None`` — group commit of ``exchange.drain_changes()`` plus gate state
+  (new keys, nonce marks); returns once everything changed so far is durable. Call it before
+  acknowledging anything. Raises :class:`~krakenwire.sandbox.store.StoreError` on a failed write.
+* ``publish(events) -> None`` — fan events (from ``exchange.drain_events()``) out to listeners.
 * ``listen(account_id) -> Listener`` — an unbounded ``asyncio.Queue[Event]`` of that account's
-  events, to be closed with ``unlisten(listener)``. WS sessions use it for their feeds.
+  events (``account_id=None``: every account), closed with ``unlisten(listener)``.
 * ``async run(fn) -> (result, events)`` — call ``fn()`` (an exchange operation), drain its events,
   commit, and return; the caller sends its reply and *then* publishes the events (so that, per
   kraken-protocol.md §10, the ack precedes ``pending_new`` unless ``settings.ack_after_events``).
-* A background task calls ``exchange.tick()`` (every ``settings.tick_interval`` s on the real
-  clock, and at once after every manual clock advance), commits and publishes.
+  If ``fn`` raises, its events are committed and published and the exception propagates.
+* ``async tick()`` — ``exchange.tick()`` now, commit, publish. A background task (``start()`` /
+  ``async stop()``) calls it every ``settings.tick_interval`` s on the real clock;
+  ``async advance(seconds)`` moves a manual clock and ticks at once.
+* ``create_account(balances) -> Account`` and ``create_key(account_id, ...) -> KeyRecord``
+  (both persisted on the next commit).
 
 Token rules (gate): ``gate.issue_token(key) -> (token, expires)``;
 ``gate.check_token(token) -> KeyRecord`` raising ``GateError(INVALID_SESSION)``;
@@ -24,5 +32,409 @@ Token rules (gate): ``gate.issue_token(key) -> (token, expires)``;
 ``gate.unbind_token(token, conn_id)`` when it ends (connection closed / unsubscribed).
 Permissions: ``gate.require(key, perm)`` with perm in ``query_funds | query_orders | trade |
 websocket``. Trading counter: ``gate.charge_trading(key, pair_id, action, order_age)`` raising
-``GateError(ORDER_RATE_LIMIT)``.
+``GateError(ORDER_RATE_LIMIT)``; ``gate.check_open_orders(key, open_on_pair)`` raising
+``GateError(ORDERS_LIMIT)``.
 """
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+from krakenwire.clock import Clock, ManualClock, SystemClock
+from krakenwire.protocol.limits import Tier
+from krakenwire.protocol.naming import asset_by_any
+from krakenwire.sandbox.exchange import Exchange
+from krakenwire.sandbox.gate import ALL_PERMISSIONS, Gate, GateSettings, KeyRecord
+from krakenwire.sandbox.model import Account, BalanceEvent, Event, OrderEvent
+from krakenwire.sandbox.store import Batch, KeyRow, Store
+
+__all__ = ["DEMO_BALANCES", "Faults", "Listener", "SandboxCore", "Settings"]
+
+log = logging.getLogger("krakenwire.sandbox")
+
+T = TypeVar("T")
+
+#: The demo account's starting balances (REST asset ids).
+DEMO_BALANCES: Final[dict[str, Decimal]] = {
+    "ZUSD": Decimal(100_000),
+    "XXBT": Decimal(10),
+    "XETH": Decimal(100),
+    "SOL": Decimal(1_000),
+}
+
+
+@dataclass(slots=True)
+class Faults:
+    """Fault switches, toggled at run time through the admin API (``/sandbox/faults``).
+
+    Every field is a plain bool/float/str so the admin API can set it by name.
+    """
+
+    #: every private REST call answers ``EService:Unavailable``
+    unavailable: bool = False
+    #: every private REST call answers ``EService:Busy``
+    busy: bool = False
+    #: seconds of extra latency before every REST reply
+    rest_delay: float = 0.0
+    #: status reported by SystemStatus (online|maintenance|cancel_only|post_only); private
+    #: REST trading follows it (maintenance → EService:Unavailable, cancel_only / post_only →
+    #: EService:Market in ... mode)
+    system_status: str = "online"
+    #: REST: answer every call with this HTTP status and an HTML body, like a proxy error
+    #: (0 = off; e.g. 502, 520)
+    rest_http_status: int = 0
+    #: REST: the next private call is executed and committed, then its connection is dropped
+    #: before the reply (one-shot: resets itself when it fires) — "order outcome unknown"
+    rest_drop_before_reply: bool = False
+    #: WS v2: the next private channel frame (executions / balances) is not sent; its socket
+    #: is dropped instead (one-shot: resets itself when it fires)
+    ws_drop_midstream: bool = False
+    #: WS v2: the next ``add_order`` is executed, then its socket is dropped before the reply
+    #: (one-shot: resets itself when it fires)
+    ws_drop_before_reply: bool = False
+    #: WS v2: send no ``heartbeat`` frames
+    ws_no_heartbeat: bool = False
+    #: WS v2: send an order's execution reports before its method reply (runtime switch for
+    #: ``Settings.ack_after_events``)
+    ws_ack_after_events: bool = False
+
+
+@dataclass(slots=True)
+class Settings:
+    """How a sandbox runs. ``db_path=None`` means a fresh temporary database file."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    db_path: str | None = None
+    seed: int = 0
+    manual_clock: bool = False
+    #: start time of the manual clock (None: now, whole seconds)
+    clock_start: float | None = None
+    #: seconds between exchange ticks on the real clock
+    tick_interval: float = 1.0
+    #: publish an order's events before acknowledging it (tests client robustness)
+    ack_after_events: bool = False
+    #: SQLite synchronous mode: NORMAL survives kill -9, FULL also power loss
+    synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    #: run the simulated market (liquidity + random walk)
+    market: bool = True
+    #: create the funded demo account and key on an empty database
+    demo: bool = True
+    #: refuse the admin API to non-loopback peers
+    admin_loopback_only: bool = True
+    gate: GateSettings = field(default_factory=GateSettings)
+
+
+class Listener(asyncio.Queue[Event]):
+    """An unbounded queue of one account's events (or every account's, ``account_id=None``)."""
+
+    def __init__(self, account_id: str | None) -> None:
+        super().__init__()
+        self.account_id = account_id
+
+
+def _event_account(event: Event) -> str:
+    if isinstance(event, OrderEvent):
+        return event.order.account_id
+    assert isinstance(event, BalanceEvent)
+    return event.entry.account_id
+
+
+def key_row(rec: KeyRecord) -> KeyRow:
+    """The store's row for a gate key record."""
+    return KeyRow(key=rec.key, secret=rec.secret, account_id=rec.account_id,
+                  permissions=sorted(rec.permissions), tier=rec.tier,
+                  nonce_window=rec.nonce_window, nonce=str(rec.nonce), created=rec.created)
+
+
+class SandboxCore:
+    """The exchange, gate, store, listeners and tick task of one sandbox (see module doc)."""
+
+    def __init__(self, clock: Clock, exchange: Exchange, gate: Gate, store: Store,
+                 settings: Settings, faults: Faults | None = None) -> None:
+        self.clock = clock
+        self.exchange = exchange
+        self.gate = gate
+        self.store = store
+        self.settings = settings
+        self.faults = faults or Faults()
+        self.demo_key: KeyRecord | None = None
+        self.demo_account: str | None = None
+        self._listeners: dict[str | None, set[Listener]] = {}
+        self._open_batch = Batch()
+        self._open_future: asyncio.Future[None] | None = None
+        self._last_future: asyncio.Future[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._tick_lock: asyncio.Lock | None = None
+        self._temp_db: str | None = None
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings) -> SandboxCore:
+        """Open (or create) the database named by ``settings`` and rebuild the sandbox from it.
+
+        Raises:
+            StoreError: if the database cannot be opened or read.
+        """
+        temp_db = None
+        db_path = settings.db_path
+        if db_path is None:
+            fd, db_path = tempfile.mkstemp(prefix="krakenwire-sandbox-", suffix=".db")
+            os.close(fd)
+            temp_db = db_path
+        clock: Clock = (ManualClock(settings.clock_start) if settings.manual_clock
+                        else SystemClock())
+        store = Store(db_path, synchronous=settings.synchronous)
+        snap = store.load()
+        exchange = Exchange(clock, seed=settings.seed, market=settings.market)
+        gate = Gate(clock, settings.gate)
+        core = cls(clock, exchange, gate, store, settings)
+        core._temp_db = temp_db
+        if not snap.empty:
+            exchange.load(snap.accounts, snap.orders, snap.trades, snap.ledger,
+                          snap.meta.get("counters") or {})
+            for row in snap.keys:
+                gate.load_key(KeyRecord(
+                    key=row.key, secret=row.secret, account_id=row.account_id,
+                    permissions=frozenset(row.permissions), tier=row.tier,  # type: ignore[arg-type]
+                    nonce_window=row.nonce_window, nonce=int(row.nonce), created=row.created))
+            demo = snap.meta.get("demo_key")
+            if isinstance(demo, str):
+                core.demo_key = gate.key(demo)
+                core.demo_account = core.demo_key.account_id if core.demo_key else None
+        elif settings.demo:
+            account = core.create_account(DEMO_BALANCES)
+            core.demo_account = account.id
+            core.demo_key = core.create_key(account.id, tier="pro")
+            core._open_batch.set_meta("demo_key", core.demo_key.key)
+        # nobody listens yet: the demo account's deposits are not news to any later listener
+        exchange.drain_events()
+        # write the initial state synchronously (the writer thread is not running yet)
+        batch = core._collect()
+        if batch:
+            store.submit(batch).result()
+        store.start()
+        return core
+
+    def create_account(self, balances: Mapping[str, Decimal | str | int]) -> Account:
+        """Create an account with ``balances`` (asset names in any spelling: ``XXBT``, ``XBT``,
+        ``BTC``). Persisted on the next :meth:`commit`.
+
+        Raises:
+            ValueError: for an unknown asset or a negative/non-numeric amount.
+        """
+        resolved: dict[str, Decimal] = {}
+        for name, amount in balances.items():
+            asset = asset_by_any(name)
+            if asset is None:
+                raise ValueError(f"unknown asset {name!r}")
+            try:
+                value = Decimal(str(amount))
+            except ArithmeticError:
+                raise ValueError(f"amount for {name} is not a number") from None
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"amount for {name} must be a non-negative number")
+            resolved[asset.id] = value
+        account = self.exchange.create_account(resolved)
+        self.publish(self.exchange.drain_events())  # the opening deposits
+        return account
+
+    def create_key(self, account_id: str, *, permissions: Iterable[str] = ALL_PERMISSIONS,
+                   tier: Tier = "starter", nonce_window: int = 0) -> KeyRecord:
+        """Create an API key for an existing account. Persisted on the next :meth:`commit`.
+
+        Raises:
+            ExchangeError: if the account does not exist.
+            ValueError: for an unknown permission or tier, or a negative window.
+        """
+        self.exchange.account(account_id)
+        return self.gate.create_key(account_id, permissions=permissions, tier=tier,
+                                    nonce_window=nonce_window)
+
+    # --- durability --------------------------------------------------------------------------
+    def _collect(self) -> Batch:
+        batch = self._open_batch
+        changes = self.exchange.drain_changes()
+        if changes:
+            batch.add_accounts(changes.accounts.values())
+            batch.add_orders(changes.orders.values())
+            batch.add_trades(changes.trades)
+            batch.add_ledger(changes.ledger)
+            counters = getattr(changes, "counters", None)
+            if counters is not None:
+                batch.set_meta("counters", counters)
+        dirty = self.gate.drain_dirty()
+        if dirty:
+            batch.add_keys(key_row(k) for k in dirty)
+        return batch
+
+    async def commit(self) -> None:
+        """Make everything changed so far durable; return once it is committed.
+
+        Commits from the same event-loop iteration share one batch, and the store's writer
+        commits all queued batches in one transaction.
+
+        Raises:
+            StoreError: if the write failed.
+        """
+        batch = self._collect()
+        fut: asyncio.Future[None] | None
+        if batch:
+            if self._open_future is None:
+                loop = asyncio.get_running_loop()
+                self._open_future = loop.create_future()
+                loop.call_soon(self._flush)
+            fut = self._open_future
+        else:
+            fut = self._open_future or self._last_future
+        if fut is not None and not fut.done():
+            await asyncio.shield(fut)
+        elif fut is not None and fut.exception() is not None:
+            raise fut.exception()  # type: ignore[misc]
+
+    def _flush(self) -> None:
+        fut = self._open_future
+        if fut is None:
+            return
+        batch = self._collect()
+        self._open_batch = Batch()
+        self._open_future = None
+        self._last_future = fut
+        loop = asyncio.get_running_loop()
+        try:
+            cfut = self.store.submit(batch)
+        except Exception as exc:  # store closed
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            return
+
+        def done(cf: Any) -> None:
+            exc = cf.exception()
+            loop.call_soon_threadsafe(_settle, fut, exc)
+
+        cfut.add_done_callback(done)
+
+    # --- events ------------------------------------------------------------------------------
+    def listen(self, account_id: str | None) -> Listener:
+        """A new queue receiving every later event of ``account_id`` (None: all accounts)."""
+        listener = Listener(account_id)
+        self._listeners.setdefault(account_id, set()).add(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        """Stop feeding ``listener`` (no error if it was already removed)."""
+        group = self._listeners.get(listener.account_id)
+        if group is not None:
+            group.discard(listener)
+            if not group:
+                del self._listeners[listener.account_id]
+
+    def publish(self, events: Iterable[Event]) -> None:
+        """Put each event on the queues of its account's listeners and the catch-all ones."""
+        if not self._listeners:
+            return
+        everyone = self._listeners.get(None, ())
+        for event in events:
+            for listener in self._listeners.get(_event_account(event), ()):
+                listener.put_nowait(event)
+            for listener in everyone:
+                listener.put_nowait(event)
+
+    async def run(self, fn: Callable[[], T]) -> tuple[T, list[Event]]:
+        """Run an exchange operation, commit its effects, and return (result, events).
+
+        The caller publishes the events after replying. If ``fn`` raises, whatever it changed
+        is committed and its events published before the exception propagates.
+        """
+        try:
+            result = fn()
+        except BaseException:
+            events = self.exchange.drain_events()
+            await self.commit()
+            self.publish(events)
+            raise
+        events = self.exchange.drain_events()
+        await self.commit()
+        return result, events
+
+    # --- time --------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Advance the exchange to the clock's now, commit, and publish what happened."""
+        if self._tick_lock is None:
+            self._tick_lock = asyncio.Lock()
+        async with self._tick_lock:
+            self.exchange.tick()
+            events = self.exchange.drain_events()
+            await self.commit()
+            self.publish(events)
+
+    def exclusive(self) -> asyncio.Lock:
+        """The lock :meth:`tick` holds while it changes the exchange, commits and publishes.
+
+        Hold it (``async with core.exclusive():``) around ``run`` and the publishing of the
+        result's events, so that no tick's events (e.g. a fill of the order just placed) are
+        published between them: WS v2 keeps ack → ``pending_new`` → ``new`` → ``trade``.
+        Do not call :meth:`tick` or :meth:`advance` while holding it."""
+        if self._tick_lock is None:
+            self._tick_lock = asyncio.Lock()
+        return self._tick_lock
+
+    async def advance(self, seconds: float) -> float:
+        """Move the manual clock forward by ``seconds`` and tick at once; return the new time.
+
+        Raises:
+            TypeError: if the sandbox runs on the real clock.
+            ValueError: if ``seconds`` is negative.
+        """
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("the sandbox runs on the real clock; start it with a manual clock")
+        now = self.clock.advance(seconds)
+        await self.tick()
+        return now
+
+    def start(self) -> None:
+        """Start the background tick task (real clock only; a manual clock ticks on advance)."""
+        if self._tick_task is None and not isinstance(self.clock, ManualClock):
+            self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_interval)
+            try:
+                await self.tick()
+            except Exception:  # keep ticking; the failure is logged without any secret
+                log.exception("sandbox tick failed")
+
+    async def stop(self) -> None:
+        """Stop ticking, wait for pending commits, and close the store."""
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
+        with contextlib.suppress(Exception):
+            await self.commit()
+        self.store.close()
+        if self._temp_db is not None:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    Path(self._temp_db + suffix).unlink()
+
+
+def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
+        fut.exception()  # mark retrieved: awaiters re-raise it
