@@ -11,8 +11,12 @@ INTERFACE CONTRACT (used by REST, WS v1 and WS v2):
   database, reload accounts/keys/orders/trades/ledger, and on an empty database create the demo
   account and its all-permission ``pro``-tier key (``core.demo_key``).
 * ``async commit() -> None`` — group commit of ``exchange.drain_changes()`` plus gate state
-  (new keys, nonce marks); returns once everything changed so far is durable. Call it before
-  acknowledging anything. Raises :class:`~krakenwire.sandbox.store.StoreError` on a failed write.
+  (new keys, nonce marks, issued tokens as digests); returns once everything changed so far is
+  durable. Call it before acknowledging anything. Raises
+  :class:`~krakenwire.sandbox.store.StoreError` on a failed write or when the write does not
+  complete within ``settings.commit_timeout`` s (never waits forever). The rows of a failed
+  write are written again (as the state is then) with the next commit, so the database
+  converges on memory and nothing that was accepted is dropped.
 * ``publish(events) -> None`` — fan events (from ``exchange.drain_events()``) out to listeners.
 * ``listen(account_id) -> Listener`` — an unbounded ``asyncio.Queue[Event]`` of that account's
   events (``account_id=None``: every account), closed with ``unlisten(listener)``.
@@ -20,8 +24,13 @@ INTERFACE CONTRACT (used by REST, WS v1 and WS v2):
   commit, and return; the caller sends its reply and *then* publishes the events (so that, per
   kraken-protocol.md §10, the ack precedes ``pending_new`` unless ``settings.ack_after_events``).
   If ``fn`` raises, its events are committed and published and the exception propagates.
+  If the commit fails, times out or the caller is cancelled meanwhile, the events are still
+  published (once the write settles) before the exception propagates: the feeds never miss
+  what the exchange did.
 * ``async tick()`` — ``exchange.tick()`` now, commit, publish. A background task (``start()`` /
-  ``async stop()``) calls it every ``settings.tick_interval`` s on the real clock;
+  ``async stop()``) calls it every ``settings.tick_interval`` s on the real clock (the simulated
+  market's own ladder and internal matches are not persisted, so an idle sandbox writes
+  nothing); ``async stop()`` writes a last full snapshot and closes the store;
   ``async advance(seconds)`` moves a manual clock and ticks at once.
 * ``create_account(balances) -> Account`` and ``create_key(account_id, ...) -> KeyRecord``
   (both persisted on the next commit).
@@ -39,6 +48,7 @@ websocket``. Trading counter: ``gate.charge_trading(key, pair_id, action, order_
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -47,15 +57,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 from krakenwire.clock import Clock, ManualClock, SystemClock
 from krakenwire.protocol.limits import Tier
 from krakenwire.protocol.naming import asset_by_any
-from krakenwire.sandbox.exchange import Exchange
+from krakenwire.sandbox.exchange import Exchange, ExchangeError
 from krakenwire.sandbox.gate import ALL_PERMISSIONS, Gate, GateSettings, KeyRecord
+from krakenwire.sandbox.market import MarketSettings
 from krakenwire.sandbox.model import Account, BalanceEvent, Event, OrderEvent
-from krakenwire.sandbox.store import Batch, KeyRow, Store
+from krakenwire.sandbox.store import Batch, KeyRow, Store, StoreError, TokenRow
 
 __all__ = ["DEMO_BALANCES", "Faults", "Listener", "SandboxCore", "Settings"]
 
@@ -132,6 +143,14 @@ class Settings:
     #: refuse the admin API to non-loopback peers
     admin_loopback_only: bool = True
     gate: GateSettings = field(default_factory=GateSettings)
+    #: the simulated market's speed and depth (None: MarketSettings() defaults)
+    market_settings: MarketSettings | None = None
+    #: longest wait for a commit before the request fails with ``EGeneral:Internal error``
+    commit_timeout: float = 30.0
+    #: longest wait for a request body before the connection is answered with HTTP 408
+    read_timeout: float = 30.0
+    #: longest wait, on stop, for in-flight requests and then for the store to finish writing
+    shutdown_timeout: float = 10.0
 
 
 class Listener(asyncio.Queue[Event]):
@@ -173,6 +192,7 @@ class SandboxCore:
         self._open_batch = Batch()
         self._open_future: asyncio.Future[None] | None = None
         self._last_future: asyncio.Future[None] | None = None
+        self._stopped = False
         self._tick_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
         self._temp_db: str | None = None
@@ -194,8 +214,18 @@ class SandboxCore:
         clock: Clock = (ManualClock(settings.clock_start) if settings.manual_clock
                         else SystemClock())
         store = Store(db_path, synchronous=settings.synchronous)
+        try:
+            return cls._build(settings, clock, store, temp_db)
+        except BaseException:
+            store.close()
+            raise
+
+    @classmethod
+    def _build(cls, settings: Settings, clock: Clock, store: Store,
+               temp_db: str | None) -> SandboxCore:
         snap = store.load()
-        exchange = Exchange(clock, seed=settings.seed, market=settings.market)
+        exchange = Exchange(clock, seed=settings.seed, market=settings.market,
+                            market_settings=settings.market_settings)
         gate = Gate(clock, settings.gate)
         core = cls(clock, exchange, gate, store, settings)
         core._temp_db = temp_db
@@ -207,6 +237,12 @@ class SandboxCore:
                     key=row.key, secret=row.secret, account_id=row.account_id,
                     permissions=frozenset(row.permissions), tier=row.tier,  # type: ignore[arg-type]
                     nonce_window=row.nonce_window, nonce=int(row.nonce), created=row.created))
+            for token in snap.tokens:  # expired ones are dropped (and deleted below)
+                gate.load_token(token.digest, token.key, token.issued)
+            ephemeral = exchange.ephemeral_accounts()
+            stale = sorted({o.account_id for o in snap.orders if o.account_id in ephemeral})
+            if stale:  # the market's ladder from an older version: rebuilt, not stored
+                core._open_batch.purge_orders_of(stale)
             demo = snap.meta.get("demo_key")
             if isinstance(demo, str):
                 core.demo_key = gate.key(demo)
@@ -219,7 +255,8 @@ class SandboxCore:
         # nobody listens yet: the demo account's deposits are not news to any later listener
         exchange.drain_events()
         # write the initial state synchronously (the writer thread is not running yet)
-        batch = core._collect()
+        batch = core._collect(full=True)
+        core._open_batch = Batch()
         if batch:
             store.submit(batch).result()
         store.start()
@@ -261,32 +298,39 @@ class SandboxCore:
                                     nonce_window=nonce_window)
 
     # --- durability --------------------------------------------------------------------------
-    def _collect(self) -> Batch:
+    def _collect(self, *, full: bool = False) -> Batch:
         batch = self._open_batch
-        changes = self.exchange.drain_changes()
-        if changes:
+        changes = self.exchange.drain_changes(full=full)
+        if changes or full:
             batch.add_accounts(changes.accounts.values())
             batch.add_orders(changes.orders.values())
             batch.add_trades(changes.trades)
             batch.add_ledger(changes.ledger)
-            counters = getattr(changes, "counters", None)
-            if counters is not None:
-                batch.set_meta("counters", counters)
+            batch.set_meta("counters", changes.counters)
         dirty = self.gate.drain_dirty()
         if dirty:
             batch.add_keys(key_row(k) for k in dirty)
+        tokens = self.gate.drain_token_changes()
+        if tokens.cleared:
+            batch.clear_tokens()
+        if tokens.removed:
+            batch.delete_tokens(tokens.removed)
+        if tokens.added:
+            batch.add_tokens(TokenRow(d, k, t) for d, k, t in tokens.added)
         return batch
 
-    async def commit(self) -> None:
+    async def commit(self, *, full: bool = False) -> None:
         """Make everything changed so far durable; return once it is committed.
 
         Commits from the same event-loop iteration share one batch, and the store's writer
-        commits all queued batches in one transaction.
+        commits all queued batches in one transaction. ``full`` also writes the simulated
+        market's unpersisted state (balances snapshot, counters) — for shutdown.
 
         Raises:
-            StoreError: if the write failed.
+            StoreError: if the write failed or did not complete within
+                ``settings.commit_timeout`` seconds (it may still complete later).
         """
-        batch = self._collect()
+        batch = self._collect(full=full)
         fut: asyncio.Future[None] | None
         if batch:
             if self._open_future is None:
@@ -296,32 +340,84 @@ class SandboxCore:
             fut = self._open_future
         else:
             fut = self._open_future or self._last_future
-        if fut is not None and not fut.done():
-            await asyncio.shield(fut)
-        elif fut is not None and fut.exception() is not None:
+        if fut is None:
+            return
+        if not fut.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), self.settings.commit_timeout)
+            except TimeoutError:
+                raise StoreError(f"the sandbox database did not commit within "
+                                 f"{self.settings.commit_timeout:g} s") from None
+        elif fut.exception() is not None:
             raise fut.exception()  # type: ignore[misc]
 
     def _flush(self) -> None:
         fut = self._open_future
         if fut is None:
             return
-        batch = self._collect()
-        self._open_batch = Batch()
         self._open_future = None
+        try:
+            batch = self._collect()
+            self._open_batch = Batch()
+            cfut = self.store.submit(batch)
+        except Exception as exc:  # store closed or its writer gone; a sandbox bug otherwise
+            if not isinstance(exc, StoreError):
+                log.exception("sandbox commit failed")
+            _settle(fut, exc if isinstance(exc, StoreError)
+                    else StoreError(f"sandbox commit failed: {type(exc).__name__}"))
+            return
         self._last_future = fut
         loop = asyncio.get_running_loop()
-        try:
-            cfut = self.store.submit(batch)
-        except Exception as exc:  # store closed
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            return
 
-        def done(cf: Any) -> None:
+        def done(cf: concurrent.futures.Future[None]) -> None:  # runs on the writer thread
             exc = cf.exception()
-            loop.call_soon_threadsafe(_settle, fut, exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(self._settled, fut, batch, exc)
 
         cfut.add_done_callback(done)
+
+    def _settled(self, fut: asyncio.Future[None], batch: Batch,
+                 exc: BaseException | None) -> None:
+        if exc is not None and not self._stopped:
+            log.error("sandbox database write failed; it is retried with the next commit")
+            self._requeue(batch)
+        _settle(fut, exc)
+
+    def _requeue(self, failed: Batch) -> None:
+        """Put the rows of a failed write back into the open batch, as the state is NOW for
+        mutable rows (accounts, orders, keys, counters: a later successful write may already
+        hold newer versions, which an old copy must not overwrite) and as they were for
+        immutable ones (trades, ledger entries, tokens, deletions)."""
+        again = Batch()
+        again.purge_orders_of(failed.purged_order_accounts)
+        if failed.tokens_cleared:
+            again.clear_tokens()
+        again.delete_tokens(failed.token_deletes)
+        again.add_tokens(t for t in failed.tokens if self.gate.has_token_digest(t.digest))
+        seen: set[tuple[str, str]] = set()
+        for table, ident, account_id, data in failed.rows:
+            if table in ("trades", "ledger"):
+                again.rows.append((table, ident, account_id, data))
+                continue
+            if (table, ident) in seen:
+                continue
+            seen.add((table, ident))
+            if table == "accounts":
+                with contextlib.suppress(ExchangeError):
+                    again.add_accounts([self.exchange.account(ident)])
+            elif table == "orders":
+                order = self.exchange.order(account_id, ident)
+                if order is not None:
+                    again.add_orders([order])
+            elif table == "keys":
+                rec = self.gate.key(ident)
+                if rec is not None:
+                    again.add_keys([key_row(rec)])
+        for name, value in failed.meta.items():
+            again.meta[name] = value
+        if "counters" in failed.meta:
+            again.set_meta("counters", self.exchange.counters())
+        self._open_batch.merge_before(again)
 
     # --- events ------------------------------------------------------------------------------
     def listen(self, account_id: str | None) -> Listener:
@@ -349,21 +445,40 @@ class SandboxCore:
             for listener in everyone:
                 listener.put_nowait(event)
 
+    def publish_when_durable(self, events: list[Event]) -> None:
+        """Publish ``events`` once the commit that holds them has settled (at once if none is
+        pending) — for paths that cannot wait (cancelled, failed or timed-out commits)."""
+        if not events:
+            return
+        fut = self._open_future or self._last_future
+        if fut is None or fut.done():
+            self.publish(events)
+        else:
+            fut.add_done_callback(lambda _f: self.publish(events))
+
     async def run(self, fn: Callable[[], T]) -> tuple[T, list[Event]]:
         """Run an exchange operation, commit its effects, and return (result, events).
 
         The caller publishes the events after replying. If ``fn`` raises, whatever it changed
-        is committed and its events published before the exception propagates.
+        is committed and its events published before the exception propagates; if the commit
+        fails, times out or is cancelled, the events are published all the same (once the
+        write settles) and the commit's exception propagates.
         """
         try:
             result = fn()
         except BaseException:
             events = self.exchange.drain_events()
-            await self.commit()
-            self.publish(events)
+            try:
+                await self.commit()
+            finally:
+                self.publish_when_durable(events)
             raise
         events = self.exchange.drain_events()
-        await self.commit()
+        try:
+            await self.commit()
+        except BaseException:
+            self.publish_when_durable(events)
+            raise
         return result, events
 
     # --- time --------------------------------------------------------------------------------
@@ -374,8 +489,10 @@ class SandboxCore:
         async with self._tick_lock:
             self.exchange.tick()
             events = self.exchange.drain_events()
-            await self.commit()
-            self.publish(events)
+            try:
+                await self.commit()
+            finally:
+                self.publish_when_durable(events)
 
     def exclusive(self) -> asyncio.Lock:
         """The lock :meth:`tick` holds while it changes the exchange, commits and publishes.
@@ -415,15 +532,25 @@ class SandboxCore:
                 log.exception("sandbox tick failed")
 
     async def stop(self) -> None:
-        """Stop ticking, wait for pending commits, and close the store."""
+        """Stop ticking, write everything (the market's snapshot included) and close the store.
+
+        Never hangs: the last commit and the writer's shutdown are each bounded by
+        ``settings.shutdown_timeout`` (a failure is logged; what was committed stays)."""
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick_task
             self._tick_task = None
-        with contextlib.suppress(Exception):
-            await self.commit()
-        self.store.close()
+        if self.store.closed:
+            return
+        timeout = self.settings.shutdown_timeout
+        try:
+            await asyncio.wait_for(self.commit(full=True), timeout)
+        except (StoreError, TimeoutError):
+            log.error("sandbox: the last commit before shutdown failed")
+        self._stopped = True
+        # the writer finishes off the loop thread: its completions still reach this loop
+        await asyncio.get_running_loop().run_in_executor(None, self.store.close, timeout)
         if self._temp_db is not None:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(OSError):
