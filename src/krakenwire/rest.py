@@ -27,7 +27,6 @@ Both promise:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -77,6 +76,8 @@ from krakenwire.ratelimit import RestRateLimiter
 from krakenwire.token import WebSocketToken
 
 if TYPE_CHECKING:
+    import asyncio  # imported where used: `krakenwire token` starts without it
+
     import aiohttp
     import urllib3
 
@@ -114,6 +115,8 @@ def _sync_key_lock(api_key: str) -> threading.Lock:
 
 def _async_key_lock(api_key: str) -> asyncio.Lock:
     """The lock that serialises signed calls of one key on the running loop (async clients)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     with _registry_lock:
         locks = _async_key_locks.get(loop)
@@ -702,6 +705,8 @@ class AsyncKrakenClient(_Helpers):
     clock = KrakenClient.clock
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import asyncio
+
         session = self._session
         loop = asyncio.get_running_loop()
         if session is None or session.closed or self._session_loop is not loop:
@@ -736,6 +741,8 @@ class AsyncKrakenClient(_Helpers):
                                  maybe_sent=True, method=request.kraken_method) from None
 
     async def _wait_rate_limit(self, method: str) -> None:
+        import asyncio
+
         limiter = self._core.limiter
         if limiter is None:
             return
@@ -745,6 +752,8 @@ class AsyncKrakenClient(_Helpers):
 
     async def _call(self, private: bool, method: str, params: dict[str, Any],
                     timeout: float | None) -> Any:
+        import asyncio
+
         core = self._core
         call_timeout = core.timeout if timeout is None else timeout
         state = _Attempt(method, private, core.order_params(method, params) if private else None)

@@ -9,15 +9,17 @@ its use-by window left), fetches once for many concurrent callers, and forgets i
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import threading
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from krakenwire.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: `krakenwire token` starts without it
 
 __all__ = ["TokenProvider", "WebSocketToken"]
 
@@ -139,6 +141,8 @@ class TokenProvider:
         token = self._fresh()
         if token is not None:
             return token
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future = self._inflight.get(loop)
         if future is None:
@@ -171,6 +175,8 @@ class TokenProvider:
             return token
         fetch = self.client.get_websockets_token
         if not inspect.iscoroutinefunction(fetch):
+            import asyncio
+
             # a sync client: share the blocking single flight of get() from a worker thread
             return await asyncio.to_thread(self.get)
         return self._store(cast(WebSocketToken, await fetch()))
