@@ -17,6 +17,7 @@ from krakenwire.sandbox.gate import (
     GateSettings,
     KeyRecord,
     is_token_shaped,
+    token_digest,
 )
 
 PATH = "/0/private/Balance"
@@ -244,9 +245,11 @@ def test_unused_token_expires_and_invalidate_all() -> None:
     clock.advance(900)
     with pytest.raises(GateError, match="ESession:Invalid session"):
         gate.check_token(old)
-    fresh, _ = gate.issue_token(rec)
+    fresh, _ = gate.issue_token(rec)  # issuing prunes the expired token
+    assert gate.token_count() == 1
+    assert gate.drain_token_changes().removed == [token_digest(old)]
     gate.bind_token(fresh, 1)
-    assert gate.invalidate_tokens() == 2
+    assert gate.invalidate_tokens() == 1
     with pytest.raises(GateError, match="ESession:Invalid session"):
         gate.check_token(fresh)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from decimal import Decimal
@@ -23,8 +24,9 @@ from krakenwire.clock import Clock
 from krakenwire.protocol.limits import Tier
 from krakenwire.sandbox.core import Faults, SandboxCore, Settings
 from krakenwire.sandbox.gate import ALL_PERMISSIONS
+from krakenwire.sandbox.market import MarketSettings
 
-__all__ = ["Faults", "Sandbox", "SandboxThread", "Settings"]
+__all__ = ["Faults", "MarketSettings", "Sandbox", "SandboxThread", "Settings"]
 
 T = TypeVar("T")
 
@@ -33,9 +35,11 @@ class Sandbox:
     """A running sandbox, as an async context manager.
 
     ``Sandbox(port=0, db_path=None, seed=0, manual_clock=False, host="127.0.0.1",
-    settings=None)``: ``db_path=None`` uses a temporary database removed on exit; with a path,
-    the state survives restarts. On an empty database a funded demo account and an
-    all-permission key are created (``credentials``).
+    settings=None, market_settings=None)``: ``db_path=None`` uses a temporary database removed
+    on exit; with a path, the state survives restarts. On an empty database a funded demo
+    account and an all-permission key are created (``credentials``). ``market_settings``
+    (:class:`MarketSettings`: volatility, trades per second, ladder depth) tunes the simulated
+    market; given with ``settings`` it replaces ``settings.market_settings``.
 
     Raises (on enter):
         StoreError: if the database cannot be opened.
@@ -44,10 +48,13 @@ class Sandbox:
 
     def __init__(self, *, port: int = 0, db_path: str | None = None, seed: int = 0,
                  manual_clock: bool = False, host: str = "127.0.0.1",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 market_settings: MarketSettings | None = None) -> None:
         if settings is None:
             settings = Settings(host=host, port=port, db_path=db_path, seed=seed,
                                 manual_clock=manual_clock)
+        if market_settings is not None:
+            settings.market_settings = market_settings
         self.settings = settings
         self._core: SandboxCore | None = None
         self._runner: web.AppRunner | None = None
@@ -163,14 +170,23 @@ class Sandbox:
         from krakenwire.sandbox.server import make_app
 
         core = SandboxCore.open(self.settings)
+        runner: web.AppRunner | None = None
         try:
-            runner = web.AppRunner(make_app(core), access_log=None, handle_signals=False)
+            # lingering: how long an unread request body is drained after a reply (aiohttp's
+            # 10 s default would hold a shutdown racing with a half-sent request that long)
+            runner = web.AppRunner(make_app(core), access_log=None, handle_signals=False,
+                                   shutdown_timeout=self.settings.shutdown_timeout,
+                                   lingering_time=1.0)
             await runner.setup()
             site = web.TCPSite(runner, self.settings.host, self.settings.port,
                                reuse_address=True)
             await site.start()
         except BaseException:
-            await core.stop()
+            try:
+                if runner is not None:
+                    await runner.cleanup()
+            finally:
+                await core.stop()
             raise
         self._core = core
         self._runner = runner
@@ -181,12 +197,16 @@ class Sandbox:
         core.start()
 
     async def stop(self) -> None:
-        """Stop serving, commit what is pending and close the database."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._core is not None:
-            await self._core.stop()
+        """Stop serving (in-flight requests get ``settings.shutdown_timeout`` s to finish),
+        commit what is pending and close the database. Never hangs on a stuck client or
+        writer; the database is closed even if the server's cleanup failed."""
+        try:
+            if self._runner is not None:
+                runner, self._runner = self._runner, None
+                await runner.cleanup()
+        finally:
+            if self._core is not None:
+                await self._core.stop()
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -209,9 +229,11 @@ class SandboxThread:
 
     def __init__(self, *, port: int = 0, db_path: str | None = None, seed: int = 0,
                  manual_clock: bool = False, host: str = "127.0.0.1",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 market_settings: MarketSettings | None = None) -> None:
         self.sandbox = Sandbox(port=port, db_path=db_path, seed=seed,
-                               manual_clock=manual_clock, host=host, settings=settings)
+                               manual_clock=manual_clock, host=host, settings=settings,
+                               market_settings=market_settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -225,7 +247,12 @@ class SandboxThread:
         """Run ``coro`` on the sandbox's loop and return its result."""
         if self._loop is None:
             raise RuntimeError("the sandbox thread is not running")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise
 
     def advance(self, seconds: float) -> float:
         """Move the manual clock forward and tick (blocking)."""
@@ -283,17 +310,32 @@ class SandboxThread:
                 loop.run_until_complete(serve())
             finally:
                 loop.close()
+                if not ready.done():  # never leave start() waiting
+                    ready.set_exception(RuntimeError("the sandbox thread ended early"))
 
         self._thread = threading.Thread(target=main, name="krakenwire-sandbox", daemon=True)
         self._thread.start()
         ready.result()
 
-    def stop(self) -> None:
-        """Stop the sandbox and join its thread."""
-        if self._loop is not None and self._stop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join()
-            self._thread = None
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the sandbox and join its thread (by default waiting at most twice
+        ``settings.shutdown_timeout`` plus a little: the server's and the store's shutdown).
+
+        Raises:
+            TimeoutError: if the thread did not finish in time (it is a daemon thread).
+        """
+        thread = self._thread
+        if thread is None:
+            return
+        if timeout is None:
+            timeout = 2 * self.sandbox.settings.shutdown_timeout + 5
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"the sandbox thread did not stop within {timeout:g} s")
+        self._thread = None
 
     def __enter__(self) -> SandboxThread:
         self.start()

@@ -30,7 +30,8 @@ INTERFACE CONTRACT (used by REST, WS v1 and WS v2):
 * ``async tick()`` — ``exchange.tick()`` now, commit, publish. A background task (``start()`` /
   ``async stop()``) calls it every ``settings.tick_interval`` s on the real clock (the simulated
   market's own ladder and internal matches are not persisted, so an idle sandbox writes
-  nothing); ``async stop()`` writes a last full snapshot and closes the store;
+  nothing but a 4-row snapshot every ``settings.market_snapshot_interval`` s); ``async stop()``
+  writes a last full snapshot and closes the store;
   ``async advance(seconds)`` moves a manual clock and ticks at once.
 * ``create_account(balances) -> Account`` and ``create_key(account_id, ...) -> KeyRecord``
   (both persisted on the next commit).
@@ -145,6 +146,10 @@ class Settings:
     gate: GateSettings = field(default_factory=GateSettings)
     #: the simulated market's speed and depth (None: MarketSettings() defaults)
     market_settings: MarketSettings | None = None
+    #: seconds between snapshots of the market's unpersisted state (its accounts' balances,
+    #: mids, last prices, id counters: 4 rows) while nobody trades; 0 = only at stop. After a
+    #: kill -9 the market restarts from its last snapshot (conservation holds either way).
+    market_snapshot_interval: float = 60.0
     #: longest wait for a commit before the request fails with ``EGeneral:Internal error``
     commit_timeout: float = 30.0
     #: longest wait for a request body before the connection is answered with HTTP 408
@@ -193,6 +198,7 @@ class SandboxCore:
         self._open_future: asyncio.Future[None] | None = None
         self._last_future: asyncio.Future[None] | None = None
         self._stopped = False
+        self._last_snapshot: float | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
         self._temp_db: str | None = None
@@ -213,11 +219,15 @@ class SandboxCore:
             temp_db = db_path
         clock: Clock = (ManualClock(settings.clock_start) if settings.manual_clock
                         else SystemClock())
-        store = Store(db_path, synchronous=settings.synchronous)
+        store: Store | None = None
         try:
+            store = Store(db_path, synchronous=settings.synchronous)
             return cls._build(settings, clock, store, temp_db)
         except BaseException:
-            store.close()
+            if store is not None:
+                store.close()
+            if temp_db is not None:
+                _remove_db(temp_db)
             raise
 
     @classmethod
@@ -259,6 +269,7 @@ class SandboxCore:
         core._open_batch = Batch()
         if batch:
             store.submit(batch).result()
+        core._last_snapshot = clock.now()  # that was a full snapshot
         store.start()
         return core
 
@@ -344,7 +355,8 @@ class SandboxCore:
             return
         if not fut.done():
             try:
-                await asyncio.wait_for(asyncio.shield(fut), self.settings.commit_timeout)
+                async with asyncio.timeout(self.settings.commit_timeout):
+                    await asyncio.shield(fut)
             except TimeoutError:
                 raise StoreError(f"the sandbox database did not commit within "
                                  f"{self.settings.commit_timeout:g} s") from None
@@ -490,9 +502,21 @@ class SandboxCore:
             self.exchange.tick()
             events = self.exchange.drain_events()
             try:
-                await self.commit()
+                await self.commit(full=self._snapshot_due())
             finally:
                 self.publish_when_durable(events)
+
+    def _snapshot_due(self) -> bool:
+        interval = self.settings.market_snapshot_interval
+        if interval <= 0 or self.exchange.market is None:
+            return False
+        now = self.clock.now()
+        if self._last_snapshot is None:
+            self._last_snapshot = now
+        elif now - self._last_snapshot >= interval:
+            self._last_snapshot = now
+            return True
+        return False
 
     def exclusive(self) -> asyncio.Lock:
         """The lock :meth:`tick` holds while it changes the exchange, commits and publishes.
@@ -550,11 +574,18 @@ class SandboxCore:
             log.error("sandbox: the last commit before shutdown failed")
         self._stopped = True
         # the writer finishes off the loop thread: its completions still reach this loop
-        await asyncio.get_running_loop().run_in_executor(None, self.store.close, timeout)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close, timeout)
+        except RuntimeError:  # the loop's executor is already shut down
+            self.store.close(timeout)
         if self._temp_db is not None:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    Path(self._temp_db + suffix).unlink()
+            _remove_db(self._temp_db)
+
+
+def _remove_db(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            Path(path + suffix).unlink()
 
 
 def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -53,9 +53,20 @@ Method contract (all raise :class:`ExchangeError` with Kraken's string on refusa
   (None with ``market=False``); ``Exchange(clock, market_settings=MarketSettings(...))`` sets
   its speed and depth.
 * ``drain_events() -> list[Event]`` — order and balance events in the order they happened.
-* ``drain_changes() -> Changes`` — dirty state for the store (``counters()`` alone gives the
-  counter part).
+* ``drain_changes(full=False) -> Changes`` — dirty state for the store (``counters()`` alone
+  gives the counter part); see "What is persisted" below.
 * ``load(accounts, orders, trades, ledger, counters)`` — rebuild from the store on restart.
+
+What is persisted (``drain_changes``): every order, trade and ledger entry of a user account,
+every account's balances. The simulated market's accounts (:meth:`Exchange.keep_no_history`)
+are *ephemeral* in part: their resting ladder orders are never persisted (the market rebuilds
+the ladder on start), and neither are matches between two market accounts (the noise trader
+hitting the ladder) — so a sandbox nobody uses writes nothing, tick after tick. A match with a
+user account persists both sides' trades. The balances of the market accounts and of
+:data:`FEE_ACCOUNT` (which every match pays) are written *together*, as one snapshot, whenever
+one of them must be (a user match, a deposit, ``full=True`` at shutdown): market-internal
+matches move value only among those three, so the persisted state always conserves every asset,
+even after ``kill -9`` (the market's own progress since its last snapshot is simply lost).
 
 Events per order follow WS v2 executions: ``pending_new``, ``new``, then ``trade`` (one per
 fill, each followed by the account's :class:`BalanceEvent` s), then ``filled`` / ``canceled`` /
@@ -300,6 +311,10 @@ class Exchange:
         self.market_enabled = market
         self._events: list[Event] = []
         self._changes = Changes()
+        # market / fee accounts changed without being persisted (see "What is persisted")
+        self._quiet_pending = False
+        # ... and must be persisted with the next drain
+        self._quiet_write = False
         self._rng = random.Random(f"krakenwire-ids:{seed}")
         self._seq = 0
         self._trade_id = 0
@@ -341,17 +356,30 @@ class Exchange:
         return acct
 
     def keep_no_history(self, account_id: str) -> None:
-        """Do not keep closed orders, trades or ledger entries of ``account_id`` in memory
-        (orders and trades still go to the store through :meth:`drain_changes`, ledger
-        entries do not). For the simulated market's own accounts."""
+        """Make ``account_id`` one of the simulated market's ephemeral accounts: no closed
+        orders, trades or ledger entries kept in memory; its orders and ledger entries never go
+        to the store, its trades only when the other side is a user account, its balances only
+        together with the other market accounts and the fee account (module docstring)."""
         self._no_history.add(account_id)
+
+    def ephemeral_accounts(self) -> frozenset[str]:
+        """The simulated market's accounts (see :meth:`keep_no_history`)."""
+        return frozenset(self._no_history)
+
+    def _is_quiet(self, account_id: str) -> bool:
+        """True for the accounts whose balances are persisted only as one snapshot."""
+        return account_id in self._no_history or (
+            account_id == FEE_ACCOUNT and bool(self._no_history))
 
     def _new_id(self, prefix: str) -> str:
         s = self._rng.randbytes(16).translate(_ID_TABLE).decode("ascii")
         return f"{prefix}{s[:5]}-{s[5:10]}-{s[10:]}"
 
     def _dirty(self, acct: Account) -> None:
-        self._changes.accounts[acct.id] = acct
+        if self._is_quiet(acct.id):
+            self._quiet_pending = True
+        else:
+            self._changes.accounts[acct.id] = acct
 
     def _pair(self, pair_id: str) -> Pair:
         pair = self.pairs.get(pair_id)
@@ -410,6 +438,8 @@ class Exchange:
             raise ExchangeError(E.INSUFFICIENT_FUNDS)
         acct.balances[asset] = acct.balances.get(asset, ZERO) + amount
         self._dirty(acct)
+        if self._is_quiet(acct.id):
+            self._quiet_write = True
         entry = self._ledger_entry(acct, self._new_id("D"), "deposit" if amount >= 0
                                    else "withdrawal", asset, amount, ZERO, self.clock.now())
         return entry
@@ -775,7 +805,8 @@ class Exchange:
     def _event(self, exec_type: ExecType, o: Order, now: float,
                trade: Trade | None = None) -> None:
         self._events.append(OrderEvent(exec_type, _copy_order(o), now, trade))
-        self._changes.orders[o.id] = o
+        if o.account_id not in self._no_history:
+            self._changes.orders[o.id] = o
 
     # -------------------------------------------------------------- add order
     def add_order(self, account_id: str, req: OrderRequest) -> Order:
@@ -937,6 +968,10 @@ class Exchange:
         self._trade_id += 1
         trade_id = self._trade_id
         fee_acct = self._accounts[FEE_ACCOUNT]
+        nh = self._no_history
+        internal = taker.account_id in nh and maker.account_id in nh
+        if not internal and nh:
+            self._quiet_write = True  # a user match: persist the market / fee snapshot too
         results: list[tuple[Order, Account, Trade, list[LedgerEntry]]] = []
         for o, is_maker in ((taker, False), (maker, True)):
             acct = self._accounts[o.account_id]
@@ -975,9 +1010,10 @@ class Exchange:
                 o.status = "closed"
             trade = Trade(self._new_id("T"), o.id, acct.id, pair.id, o.side, o.ordertype,
                           price, qty, cost, fee, fee_asset, now, is_maker, trade_id)
-            if acct.id not in self._no_history:
+            if acct.id not in nh:
                 self._trades[acct.id].append(trade)
-            self._changes.trades.append(trade)
+            if not internal:
+                self._changes.trades.append(trade)
             f_pay = fee if fee_asset == pay_asset else ZERO
             f_recv = fee if fee_asset == recv_asset else ZERO
             entries = [
@@ -1325,15 +1361,25 @@ class Exchange:
         return events
 
     def counters(self) -> dict[str, Any]:
-        """The id / sequence counters and market state, JSON-serialisable, for :meth:`load`."""
-        out: dict[str, Any] = {"seq": self._seq, "trade_id": self._trade_id}
+        """The id / sequence counters, last prices and market state, JSON-serialisable, for
+        :meth:`load`."""
+        out: dict[str, Any] = {"seq": self._seq, "trade_id": self._trade_id,
+                               "last": {k: str(v) for k, v in self._last.items()}}
         if self.market is not None:
             out["market"] = self.market.state()
         return out
 
-    def drain_changes(self) -> Changes:
-        """Return and forget the dirty state since the last call."""
+    def drain_changes(self, *, full: bool = False) -> Changes:
+        """Return and forget the dirty state since the last call. ``full`` also brings the
+        market / fee account snapshot when it changed unpersisted (call it at shutdown)."""
         changes, self._changes = self._changes, Changes()
+        if self._quiet_write or (full and self._quiet_pending) or any(
+                self._is_quiet(aid) for aid in changes.accounts):
+            for aid in (*sorted(self._no_history), FEE_ACCOUNT):
+                acct = self._accounts.get(aid)
+                if acct is not None:
+                    changes.accounts[aid] = acct
+            self._quiet_write = self._quiet_pending = False
         changes.accounts = {
             k: Account(a.id, dict(a.balances), dict(a.holds), a.created, a.cancel_all_at)
             for k, a in changes.accounts.items()
@@ -1347,8 +1393,10 @@ class Exchange:
         """Replace all state by what the store kept (from earlier :meth:`drain_changes`).
 
         Open orders go back into the books (time priority by ``seq``), trigger lists, GTD and
-        start-time queues; holds are recomputed from the open orders; the public tape and
-        last prices are rebuilt from the trades. Events and changes are cleared."""
+        start-time queues; holds are recomputed from the open orders; the public tape is
+        rebuilt from the trades, the last prices from ``counters`` (or the trades). Orders of
+        the market's ephemeral accounts are skipped (the market rebuilds its ladder). Events
+        and changes are cleared."""
         no_history = set(self._no_history)
         self._reset_state()
         self._no_history = no_history
@@ -1364,6 +1412,8 @@ class Exchange:
                 self._deadman[a.id] = a.cancel_all_at
         for o in sorted(orders, key=lambda o: o.seq):
             acct = self._ensure_account(o.account_id)
+            if acct.id in self._no_history:
+                continue  # ephemeral: the market rebuilds its ladder
             if o.is_open:
                 self._orders[o.id] = o
                 self._open[acct.id][o.id] = o
@@ -1407,9 +1457,15 @@ class Exchange:
             self._ensure_account(e.account_id)
             if e.account_id not in self._no_history:
                 self._ledger[e.account_id].append(e)
+        last = counters.get("last")
+        if isinstance(last, dict):
+            for pid, price in last.items():
+                if pid in self._last:
+                    self._last[pid] = Decimal(price)
         self._seq = max(int(counters.get("seq", 0)), self._seq)
         self._trade_id = max(int(counters.get("trade_id", 0)), self._trade_id)
         self._rng = random.Random(f"krakenwire-ids:{self.seed}:{self._seq}:{self._trade_id}")
         self._changes = Changes()
+        self._quiet_pending = self._quiet_write = False
         if self.market is not None:
             self.market.restore(counters.get("market"))

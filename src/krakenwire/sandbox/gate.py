@@ -13,11 +13,16 @@ of §10):
 * per-pair trading counter over the tier threshold → ``EOrder:Rate limit exceeded``;
 * open orders per pair at the tier cap → ``EOrder:Orders limit exceeded``;
 * unknown, expired or invalidated WebSocket token → ``ESession:Invalid session``.
+
+Tokens are held by their SHA-256 digest (:func:`token_digest`), never as the token itself, so
+the store can persist them (:meth:`Gate.drain_token_changes`, :meth:`Gate.load_token`) and a
+token issued before a restart still works within its first-use window after it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import secrets
 from collections import deque
@@ -46,8 +51,10 @@ __all__ = [
     "GateSettings",
     "KeyRecord",
     "Permission",
+    "TokenChanges",
     "TokenRecord",
     "is_token_shaped",
+    "token_digest",
 ]
 
 Permission = Literal["query_funds", "query_orders", "trade", "websocket"]
@@ -148,11 +155,31 @@ class KeyRecord:
 
 @dataclass(slots=True, eq=False)
 class TokenRecord:
-    """One WebSocket token (the token string itself is the dict key, never stored here)."""
+    """One WebSocket token (held under its digest; the token string is never stored)."""
 
     key: KeyRecord
     issued: float
     connections: set[object] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class TokenChanges:
+    """Token state to persist since the last :meth:`Gate.drain_token_changes`: ``cleared``
+    (every token was invalidated first), then ``removed`` digests, then ``added`` rows
+    ``(digest, api_key, issued)``."""
+
+    cleared: bool = False
+    removed: list[str] = field(default_factory=list)
+    added: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.cleared or self.removed or self.added)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which a token is held and stored (tokens carry 256 random
+    bits, so an unsalted digest cannot be reversed)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(slots=True)
@@ -180,7 +207,9 @@ class Gate:
         self._random = random_bytes
         self._keys: dict[str, KeyRecord] = {}
         self._failures: dict[str, _Failures] = {}
-        self._tokens: dict[str, TokenRecord] = {}
+        self._tokens: dict[str, TokenRecord] = {}  # by token digest
+        self._token_changes = TokenChanges()
+        self._last_token_prune = -math.inf
         # (account id, pair id) -> trading counter
         self._trading: dict[tuple[str, str], DecayingCounter] = {}
         self._dirty: dict[str, KeyRecord] = {}
@@ -380,15 +409,21 @@ class Gate:
     # --- WebSocket tokens --------------------------------------------------------------------
     def issue_token(self, record: KeyRecord) -> tuple[str, int]:
         """A new 43-character token (base64 alphabet, may hold ``+`` and ``/``) and its
-        ``expires`` (900): it must be first used within that many seconds."""
+        ``expires`` (900): it must be first used within that many seconds. Only its digest is
+        kept (and persisted through :meth:`drain_token_changes`)."""
         now = self.clock.now()
         self._prune_tokens(now)
         while True:
             token = _b64(self._random(32))[:43]
-            if token not in self._tokens:
+            digest = token_digest(token)
+            if digest not in self._tokens:
                 break
-        self._tokens[token] = TokenRecord(record, now)
+        self._tokens[digest] = TokenRecord(record, now)
+        self._token_changes.added.append((digest, record.key, now))
         return token, int(self.settings.token_ttl)
+
+    def _token_record(self, token: object) -> TokenRecord | None:
+        return self._tokens.get(token_digest(token)) if isinstance(token, str) else None
 
     def check_token(self, token: object) -> KeyRecord:
         """The key a token belongs to, if the token is valid now: issued less than ``token_ttl``
@@ -397,7 +432,7 @@ class Gate:
         Raises:
             GateError: ``ESession:Invalid session`` otherwise (also for a non-string).
         """
-        rec = self._tokens.get(token) if isinstance(token, str) else None
+        rec = self._token_record(token)
         if rec is None:
             raise GateError(errors.INVALID_SESSION)
         if rec.connections or self.clock.now() < rec.issued + self.settings.token_ttl:
@@ -412,12 +447,14 @@ class Gate:
             GateError: ``ESession:Invalid session`` if the token is not valid now.
         """
         key = self.check_token(token)
-        self._tokens[token].connections.add(conn_id)
+        rec = self._token_record(token)
+        assert rec is not None
+        rec.connections.add(conn_id)
         return key
 
     def unbind_token(self, token: str, conn_id: object) -> None:
         """Forget ``conn_id``'s binding of ``token`` (no error if there was none)."""
-        rec = self._tokens.get(token)
+        rec = self._token_record(token)
         if rec is not None:
             rec.connections.discard(conn_id)
 
@@ -425,18 +462,42 @@ class Gate:
         """Admin switch: forget every token (bound or not); return how many there were."""
         n = len(self._tokens)
         self._tokens.clear()
+        self._token_changes = TokenChanges(cleared=True)
         return n
 
     def token_count(self) -> int:
         """How many tokens the gate currently remembers."""
         return len(self._tokens)
 
+    def has_token_digest(self, digest: str) -> bool:
+        """True if the gate holds a token with this digest (valid now or not)."""
+        return digest in self._tokens
+
+    def load_token(self, digest: str, api_key: str, issued: float) -> bool:
+        """Install a token read back from the store (by digest). Returns False, and drops it,
+        when its key is gone or its first-use window has passed (connections that held it did
+        not survive the restart); the drop is persisted through :meth:`drain_token_changes`."""
+        key = self._keys.get(api_key)
+        if key is None or self.clock.now() >= issued + self.settings.token_ttl:
+            self._token_changes.removed.append(digest)
+            return False
+        self._tokens[digest] = TokenRecord(key, issued)
+        return True
+
+    def drain_token_changes(self) -> TokenChanges:
+        """Tokens issued, pruned or invalidated since the last call (for the store)."""
+        changes, self._token_changes = self._token_changes, TokenChanges()
+        return changes
+
     def _prune_tokens(self, now: float) -> None:
-        if len(self._tokens) < 1024:
-            return
         ttl = self.settings.token_ttl
-        self._tokens = {t: r for t, r in self._tokens.items()
-                        if r.connections or now < r.issued + ttl}
+        if len(self._tokens) < 1024 and now - self._last_token_prune < ttl:
+            return
+        self._last_token_prune = now
+        gone = [d for d, r in self._tokens.items() if not r.connections and now >= r.issued + ttl]
+        for digest in gone:
+            del self._tokens[digest]
+        self._token_changes.removed.extend(gone)
 
 
 def _parse_nonce(text: str) -> int | None:

@@ -862,12 +862,25 @@ def _check_system_status(core: SandboxCore, method: str, params: dict[str, Any])
                 raise ApiError(errors.POST_ONLY_MODE)
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The request body, or HTTP 408 if the client does not send it within
+    ``settings.read_timeout`` s (a stalled client never holds a handler forever)."""
+    core = request.app[CORE_KEY]
+    try:
+        return await asyncio.wait_for(request.read(), core.settings.read_timeout)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+
+
 async def _private(request: web.Request) -> web.StreamResponse:
+    """One private REST call. Whatever the exchange did is committed before any reply, and its
+    events reach the feeds whatever happens to the reply: sent, refused, failed, or lost to a
+    client that went away or to a handler cancelled at shutdown."""
     core = request.app[CORE_KEY]
     method = request.match_info["method"]
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-    raw = await request.read()
+    raw = await _read_body(request)
     if core.faults.rest_delay > 0:
         await asyncio.sleep(core.faults.rest_delay)  # fault injection: a slow exchange
     if core.faults.rest_http_status:
@@ -877,55 +890,59 @@ async def _private(request: web.Request) -> web.StreamResponse:
         return _fail(errors.UNKNOWN_METHOD)
     call: Call | None = None
     try:
-        params = parse_body(raw, request.headers.get("Content-Type", ""))
-        key = core.gate.authenticate(f"/0/private/{method}", request.headers.get("API-Key"),
-                                     request.headers.get("API-Sign"), raw, params.get("nonce"))
-        if core.faults.unavailable:
-            raise ApiError(errors.UNAVAILABLE)
-        if core.faults.busy:
-            raise ApiError(errors.BUSY)
-        _check_system_status(core, method, params)
-        core.gate.charge_rest(key, method)
-        core.gate.require(key, METHOD_PERMISSIONS[method])
-        call = Call(core, key, params)
-        result = await handler(call)
-        await core.commit()
-    except (ApiError, GateError, ExchangeError) as exc:
         try:
-            await core.commit()  # the nonce mark moved: make it durable before replying
-        except StoreError:
-            return _fail(errors.INTERNAL_ERROR)
-        if call is not None and call.events:
-            core.publish(call.events)
-        return _fail(exc.error)
-    except StoreError:
-        log.exception("sandbox store failed")
-        return _fail(errors.INTERNAL_ERROR)
-    except Exception:  # a sandbox bug: answer like Kraken, keep what was committed
-        log.exception("sandbox %s failed", method)
-        with contextlib.suppress(StoreError):
+            params = parse_body(raw, request.headers.get("Content-Type", ""))
+            key = core.gate.authenticate(f"/0/private/{method}",
+                                         request.headers.get("API-Key"),
+                                         request.headers.get("API-Sign"), raw,
+                                         params.get("nonce"))
+            if core.faults.unavailable:
+                raise ApiError(errors.UNAVAILABLE)
+            if core.faults.busy:
+                raise ApiError(errors.BUSY)
+            _check_system_status(core, method, params)
+            core.gate.charge_rest(key, method)
+            core.gate.require(key, METHOD_PERMISSIONS[method])
+            call = Call(core, key, params)
+            result = await handler(call)
             await core.commit()
-        if call is not None and call.events:
-            core.publish(call.events)
-        return _fail(errors.INTERNAL_ERROR)
-    if core.faults.rest_drop_before_reply:  # fault: executed and durable, but no answer
-        core.faults.rest_drop_before_reply = False
-        core.publish(call.events)
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
-    response = _ok(result)
-    if not call.events:
+        except (ApiError, GateError, ExchangeError) as exc:
+            try:
+                await core.commit()  # the nonce mark moved: make it durable before replying
+            except StoreError:
+                return _fail(errors.INTERNAL_ERROR)
+            return _fail(exc.error)
+        except StoreError:
+            log.exception("sandbox store failed")
+            return _fail(errors.INTERNAL_ERROR)
+        except Exception:  # a sandbox bug: answer like Kraken, keep what was committed
+            log.exception("sandbox %s failed", method)
+            with contextlib.suppress(StoreError):
+                await core.commit()
+            return _fail(errors.INTERNAL_ERROR)
+        if core.faults.rest_drop_before_reply:  # fault: executed and durable, but no answer
+            core.faults.rest_drop_before_reply = False
+            _publish(core, call)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        response = _ok(result)
+        if not call.events or core.settings.ack_after_events:
+            return response
+        # the reply goes out first, then the feeds see the events (§10)
+        with contextlib.suppress(ConnectionError):  # the client went away: nobody to tell
+            await response.prepare(request)
+            await response.write_eof()
         return response
-    if core.settings.ack_after_events:
-        core.publish(call.events)
-        return response
-    try:  # the reply goes out first, then the feeds see the events (§10)
-        await response.prepare(request)
-        await response.write_eof()
     finally:
-        core.publish(call.events)
-    return response
+        _publish(core, call)
+
+
+def _publish(core: SandboxCore, call: Call | None) -> None:
+    """Publish the call's events once (when its commit has settled)."""
+    if call is not None and call.events:
+        events, call.events = call.events, []
+        core.publish_when_durable(events)
 
 
 # --- public calls ------------------------------------------------------------------------------
@@ -1111,7 +1128,7 @@ async def _admin_guard(request: web.Request,
 
 
 async def _admin_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await _read_body(request)
     if not raw.strip():
         return {}
     try:
