@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated market")
     parser.add_argument("--manual-clock", action="store_true",
                         help="time moves only with `krakenwire sandbox advance`")
+    parser.add_argument("--volatility-bps", type=float, default=None,
+                        help="simulated market: std-dev of the mid per sqrt(second), in bp")
+    parser.add_argument("--trades-per-s", type=float, default=None,
+                        help="simulated market: mean rate of background market orders")
     parser.add_argument("--url", help="admin commands: the sandbox's base URL")
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     acc = sub.add_parser("account", help="create an account").add_subparsers(
@@ -100,11 +105,19 @@ def _write_private(path: Path, text: str) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from krakenwire.sandbox import Sandbox, Settings
+    from krakenwire.sandbox import MarketSettings, Sandbox, Settings
     from krakenwire.sandbox.store import StoreError
 
+    market: MarketSettings | None = None
+    if args.volatility_bps is not None or args.trades_per_s is not None:
+        market = MarketSettings()
+        if args.volatility_bps is not None:
+            market = dataclasses.replace(market, volatility_bps=args.volatility_bps)
+        if args.trades_per_s is not None:
+            market = dataclasses.replace(market, trades_per_s=args.trades_per_s)
     settings = Settings(host=args.host, port=args.port, db_path=args.db, seed=args.seed,
-                        manual_clock=args.manual_clock)
+                        manual_clock=args.manual_clock,
+                        market_settings=market)
     try:
         sandbox = Sandbox(settings=settings)
         await sandbox.start()
