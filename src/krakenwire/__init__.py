@@ -54,7 +54,8 @@ _EXPORTS: dict[str, str] = {
     "Sandbox": "krakenwire.sandbox",
     "SandboxThread": "krakenwire.sandbox",
     "PrivateSocket": "krakenwire.ws.v2",
-    "Reconciliation": "krakenwire.ws.v2",
+    "PrivateSocketV1": "krakenwire.ws.v1",
+    "Reconciliation": "krakenwire.orders",
     "ConnectionSettings": "krakenwire.ws.connection",
     "OpenOrders": "krakenwire.orders",
     "OpenOrder": "krakenwire.orders",
@@ -98,6 +99,7 @@ if TYPE_CHECKING:
     from krakenwire.orders import OpenOrder as OpenOrder
     from krakenwire.orders import OpenOrders as OpenOrders
     from krakenwire.orders import OrdersResync as OrdersResync
+    from krakenwire.orders import Reconciliation as Reconciliation
     from krakenwire.ratelimit import RestRateLimiter as RestRateLimiter
     from krakenwire.rest import AsyncKrakenClient as AsyncKrakenClient
     from krakenwire.rest import KrakenClient as KrakenClient
@@ -106,8 +108,8 @@ if TYPE_CHECKING:
     from krakenwire.token import TokenProvider as TokenProvider
     from krakenwire.token import WebSocketToken as WebSocketToken
     from krakenwire.ws.connection import ConnectionSettings as ConnectionSettings
+    from krakenwire.ws.v1 import PrivateSocketV1 as PrivateSocketV1
     from krakenwire.ws.v2 import PrivateSocket as PrivateSocket
-    from krakenwire.ws.v2 import Reconciliation as Reconciliation
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
