@@ -310,9 +310,11 @@ async def test_fills_update_the_view_and_own_trades(sb: Sandbox,
                     and e.channel == "ownTrades")
         again = await until(ws.own_trades_feed(), lambda f: isinstance(f, v1.OwnTrades))
         assert again.trades == [] and again.sequence == 1
-    async with socket_for(sb) as fresh:  # a new session's snapshot does have it
+    async with socket_for(sb) as fresh:  # a new session's snapshot does have it (by fill)
         snap = await until(fresh.own_trades_feed(), lambda f: isinstance(f, v1.OwnTrades))
-        assert [tid for tid, _ in snap.trades] == [trade_id]
+        assert trade_id in [tid for tid, _ in snap.trades]
+        assert sum(t.vol for _, t in snap.trades) == Decimal("0.02")
+        assert sum(t.cost for _, t in snap.trades) == info.cost
 
 
 async def test_cancel_answers_once_per_txid_and_names_the_unknown_one(

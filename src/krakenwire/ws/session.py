@@ -1,4 +1,4 @@
-"""The protocol-independent half of a private WebSocket session (used by the v1 session).
+"""The protocol-independent half of a private WebSocket session, shared by v1 and v2.
 
 :class:`PrivateSessionBase` holds what an authenticated Kraken session does whatever the
 protocol version speaks on the wire:

@@ -195,7 +195,7 @@ class PrivateSocketV1(PrivateSessionBase):
         # channels whose next frame is the snapshot of a subscription just requested
         self._snapshot_due: set[str] = set()
         # ids of the trades delivered lately (a resubscription's snapshot repeats them)
-        self._trades_seen: OrderedDict[str, None] = OrderedDict()
+        self._trades_seen: OrderedDict[str | tuple[str, Decimal], None] = OrderedDict()
 
     async def __aenter__(self) -> PrivateSocketV1:
         await self.connect()
@@ -217,8 +217,9 @@ class PrivateSocketV1(PrivateSessionBase):
     def own_trades_feed(self) -> AsyncIterator[OwnTradesEvent]:
         """The ``ownTrades`` frames (snapshot, then one per fill) as typed
         :class:`~krakenwire.protocol.v1.OwnTrades`, or a Gap on overflow. The snapshot that
-        follows a reconnect or token refresh carries only trades not delivered before, so a
-        fill is never delivered twice."""
+        follows a reconnect or token refresh carries only trades not delivered before (by trade
+        id, or by order and time for fills delivered merged by ``consolidate_taker``), so a
+        fill is not delivered twice."""
         return self._trades_feed.__aiter__()
 
     def _streams(self) -> Sequence[EventStream[Any]]:
@@ -343,13 +344,17 @@ class PrivateSocketV1(PrivateSessionBase):
         self._check_sequence("ownTrades", msg.sequence, snapshot=snapshot)
         seen = self._trades_seen
         if snapshot and seen:
-            # a resubscription repeats the last trades: deliver only the ones not yet seen
-            fresh = [(tid, info) for tid, info in msg.trades if tid not in seen]
+            # a resubscription repeats the last trades: deliver only the ones not yet seen.
+            # A fill counts as seen by its id, or by (order, time) when it was delivered merged
+            # into another fill of the same taker order (``consolidate_taker``)
+            fresh = [(tid, info) for tid, info in msg.trades
+                     if tid not in seen and (info.ordertxid, info.time) not in seen]
             if len(fresh) != len(msg.trades):
                 msg = v1.OwnTrades(trades=fresh, sequence=msg.sequence)
-        for tid, _ in msg.trades:
+        for tid, info in msg.trades:
             seen[tid] = None
-        while len(seen) > _TRADES_REMEMBERED:
+            seen[(info.ordertxid, info.time)] = None
+        while len(seen) > 2 * _TRADES_REMEMBERED:
             seen.popitem(last=False)
         if msg.trades or snapshot:
             self._trades_feed.push(msg)
