@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from krakenwire.auth import Credentials, CredentialsError
 from krakenwire.errors import (
     InvalidKey,
     InvalidSession,
@@ -67,7 +68,6 @@ from krakenwire.ws.streams import EventStream
 if TYPE_CHECKING:
     import aiohttp
 
-    from krakenwire.auth import Credentials
     from krakenwire.token import TokenProvider
 
 __all__ = ["ChannelRefused", "PrivateSessionBase", "Reconciliation"]
@@ -94,8 +94,12 @@ class PrivateSessionBase:
     :meth:`on_text`, :meth:`ping_frame`, :meth:`_streams` and
     :meth:`cancel_all_orders_after`. Construction does no I/O.
 
+    Without ``credentials`` and ``token_provider`` the credentials come from the environment
+    (``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``).
+
     Raises:
-        ValueError: neither or both of ``credentials`` and ``token_provider``.
+        ValueError: both ``credentials`` and ``token_provider`` given.
+        CredentialsError: neither given and none in the environment (a ``ValueError``).
     """
 
     #: the channel whose snapshot feeds :attr:`open_orders`
@@ -110,8 +114,15 @@ class PrivateSessionBase:
                  rest_url: str | None, allow_insecure: bool, request_timeout: float,
                  settings: ConnectionSettings | None, queue_size: int,
                  rate_warning_fraction: float, session: aiohttp.ClientSession | None) -> None:
-        if (credentials is None) == (token_provider is None):
-            raise ValueError("give exactly one of credentials= or token_provider=")
+        if credentials is not None and token_provider is not None:
+            raise ValueError("give credentials= or token_provider=, not both")
+        if credentials is None and token_provider is None:
+            # argument > environment (KRAKEN_API_KEY / KRAKEN_API_SECRET), as for REST
+            credentials = Credentials.maybe_from_env()
+            if credentials is None:
+                raise CredentialsError(
+                    "no credentials: pass credentials= or token_provider=, or set "
+                    "KRAKEN_API_KEY and KRAKEN_API_SECRET")
         self.url = url
         self.channels = tuple(channels)
         self._credentials = credentials
