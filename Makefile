@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,14 @@ demo: $(BIN)/.installed
 	$(BIN)/krakenwire demo
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples docs
 	$(BIN)/mypy --strict src
 
 test: lint
 	$(BIN)/pytest
+
+docs: $(BIN)/.installed
+	$(BIN)/python docs/gen_api.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_all.py
