@@ -105,7 +105,7 @@ async def test_public_endpoints(sb: Sandbox) -> None:
 
         t = (await get("/0/public/Time"))["result"]
         assert t["unixtime"] == int(sb.clock.now())
-        assert re.fullmatch(r"[A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \+0000",
+        assert re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \+0000",
                             t["rfc1123"])
         assert (await get("/0/public/SystemStatus"))["result"]["status"] == "online"
         pairs = (await get("/0/public/AssetPairs?pair=XBTUSD,ETH/BTC"))["result"]
@@ -121,7 +121,7 @@ async def test_public_endpoints(sb: Sandbox) -> None:
         assert list(tick) == ["XXBTZUSD"]  # keyed by pair id even when asked by altname
         a = tick["XXBTZUSD"]
         assert Decimal(a["a"][0]) > Decimal(a["b"][0]) > 0
-        assert re.fullmatch(r"\d+\.\d", a["c"][0])
+        assert re.fullmatch(r"\d+\.\d{5}", a["c"][0])  # cost_decimals, as Kraken's example
         depth = (await get("/0/public/Depth?pair=XXBTZUSD&count=5"))["result"]["XXBTZUSD"]
         assert 0 < len(depth["asks"]) <= 5 and 0 < len(depth["bids"]) <= 5
         assert Decimal(depth["asks"][0][0]) > Decimal(depth["bids"][0][0])
@@ -313,7 +313,8 @@ async def test_json_batch_amend_edit_and_cancel_by_cl_ord_id(raw: Raw) -> None:
     assert info[buy_id]["descr"]["price"] == "41000.0" and info[buy_id]["amended"] is True
     edited = await raw.ok("EditOrder", {"txid": sell_id, "pair": "XBTUSD", "price": "95000"})
     assert edited["originaltxid"] == sell_id and edited["txid"] != sell_id
-    assert edited["descr"]["order"] == "sell 0.10000000 XBTUSD @ limit 95000.0"
+    # Kraken's EditOrder example names the pair by id: "buy 0.00030000 XXBTZGBP @ limit ..."
+    assert edited["descr"]["order"] == "sell 0.10000000 XXBTZUSD @ limit 95000.0"
     assert edited["status"] == "ok" and edited["price"] == "95000.0"
     assert await raw.ok("CancelOrder", {"cl_ord_id": "alpha"}) == {"count": 1}
     opened = (await raw.ok("OpenOrders"))["open"]

@@ -416,7 +416,8 @@ async def test_amend_edit_cancel_all_and_dead_man_switch(sb: Sandbox, rest: Rest
         ack = await conn.until(lambda m: isinstance(m, dict)
                                and m.get("event") == "editOrderStatus")
         assert ack["status"] == "ok" and ack["originaltxid"] == ids[1]
-        assert ack["txid"] != ids[1] and ack["descr"] == "buy 0.02000000 XBTUSD @ limit 29000"
+        # Kraken's editOrderStatus example: "descr":"order edited price = 9000.00000000"
+        assert ack["txid"] != ids[1] and ack["descr"] == "order edited price = 29000.00000000"
         open_now = await rest.ok("OpenOrders")
         assert set(open_now["open"]) == {ids[0], ack["txid"]}
 

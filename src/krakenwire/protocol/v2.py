@@ -82,6 +82,7 @@ __all__ = [
     "CancelAllParams",
     "CancelOrderParams",
     "CancelOrderResult",
+    "Candle",
     "ChannelFrame",
     "Conditional",
     "CountResult",
@@ -97,6 +98,7 @@ __all__ = [
     "InstrumentPair",
     "LedgerUpdate",
     "Message",
+    "OhlcFrame",
     "Request",
     "RequestError",
     "Response",
@@ -425,6 +427,7 @@ class SubscriptionResult(Struct, kw_only=True):
     channel: str
     depth: int | UnsetType = UNSET
     event_trigger: str | UnsetType = UNSET
+    interval: int | UnsetType = UNSET
     maxratecount: int | UnsetType = UNSET
     order_status: bool | UnsetType = UNSET
     ratecounter: bool | UnsetType = UNSET
@@ -678,6 +681,32 @@ class TradeFrame(Struct, kw_only=True):
     channel: Literal["trade"] = "trade"
     type: str
     data: list[TradeData]
+
+
+class Candle(Struct, kw_only=True):
+    """One candle of the ``ohlc`` channel (``interval`` in minutes, ``interval_begin`` with
+    nanosecond digits as Kraken sends it)."""
+
+    symbol: str
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    trades: int
+    volume: Decimal
+    vwap: Decimal
+    interval_begin: str
+    interval: int
+    timestamp: str
+
+
+class OhlcFrame(Struct, kw_only=True):
+    """``ohlc`` frame (snapshot or update; updates carry the candles a trade changed)."""
+
+    channel: Literal["ohlc"] = "ohlc"
+    type: str
+    timestamp: str
+    data: list[Candle]
 
 
 class InstrumentAsset(Struct, kw_only=True):

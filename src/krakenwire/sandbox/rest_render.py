@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from krakenwire.protocol.naming import ASSETS, PAIRS, Asset, Pair
 from krakenwire.sandbox.model import Order, PublicTrade, Trade
+from krakenwire.sandbox.v1_frames import POSITION_PLACEHOLDER
 
 __all__ = [
     "asset_info",
@@ -52,10 +53,10 @@ def price_str(pair: Pair, value: Decimal | None) -> str:
 
 
 def rfc1123(now: float) -> str:
-    """Kraken's ``Time.rfc1123`` quirk: 2-digit year, space-padded day
-    (``"Wed,  7 Apr 21 21:35:35 +0000"``)."""
+    """Kraken's ``Time.rfc1123``: 2-digit year, zero-padded day, as Kraken's Get Server Time
+    example shows (``"Thu, 06 Jul 23 18:50:48 +0000"``)."""
     t = _time.gmtime(now)
-    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:2d} {_MONTHS[t.tm_mon - 1]} {t.tm_year % 100:02d} "
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year % 100:02d} "
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000")
 
 
@@ -70,9 +71,12 @@ def iso_micro(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def order_descr(order: Order, pair: Pair) -> str:
-    """Kraken's order description, e.g. ``buy 1.25000000 XBTUSD @ limit 37500.0``."""
-    head = f"{order.side} {fmt(order.volume, pair.lot_decimals)} {pair.altname} @ "
+def order_descr(order: Order, pair: Pair, *, by_id: bool = False) -> str:
+    """Kraken's order description, e.g. ``buy 1.25000000 XBTUSD @ limit 37500.0``: the pair's
+    altname, or with ``by_id`` its REST id (EditOrder's example: ``buy 0.00030000 XXBTZGBP @
+    limit 19500.0``)."""
+    name = pair.id if by_id else pair.altname
+    head = f"{order.side} {fmt(order.volume, pair.lot_decimals)} {name} @ "
     if order.ordertype == "market":
         return head + "market"
     if order.ordertype == "limit":
@@ -105,7 +109,10 @@ def order_info(order: Order, trade_ids: list[str] | None = None) -> dict[str, An
     cd = pair.cost_decimals
     info: dict[str, Any] = {
         "refid": order.refid,
-        "userref": order.userref if order.userref is not None else 0,
+        # Kraken: 0 when the order has no reference, null when it carries a cl_ord_id instead
+        # (ccxt's recorded OpenOrders entry of an order placed with cl_ord_id "1234")
+        "userref": (order.userref if order.userref is not None
+                    else None if order.cl_ord_id is not None else 0),
         "cl_ord_id": order.cl_ord_id,
         "status": order.status,
         "opentm": _num(order.opentm),
@@ -132,6 +139,8 @@ def order_info(order: Order, trade_ids: list[str] | None = None) -> dict[str, An
         "oflags": oflags(order),
         "timeinforce": order.timeinforce,
     }
+    if order.ordertype not in ("market", "limit"):
+        info["trigger"] = order.trigger  # Kraken's ClosedOrders example: "trigger": "index"
     if order.amended:
         info["amended"] = True
     if order.status in ("closed", "canceled", "expired"):
@@ -148,7 +157,8 @@ def trade_info(trade: Trade) -> dict[str, Any]:
     cd = pair.cost_decimals
     return {
         "ordertxid": trade.order_id,
-        "postxid": trade.postxid,
+        # Kraken's TradesHistory example: spot trades carry "postxid": "TKH2SE-M7IF5-CFI7LT"
+        "postxid": trade.postxid or POSITION_PLACEHOLDER,
         "pair": trade.pair,
         "time": trade.time,
         "type": trade.side,
@@ -166,8 +176,9 @@ def trade_info(trade: Trade) -> dict[str, Any]:
 
 
 def public_trade_row(pair: Pair, t: PublicTrade) -> list[Any]:
-    """One row of public ``Trades``: ``[price, volume, time, "b"|"s", "m"|"l", misc, id]``."""
-    return [fmt(t.price, pair.pair_decimals), fmt(t.volume, pair.lot_decimals), t.time,
+    """One row of public ``Trades``: ``[price, volume, time, "b"|"s", "m"|"l", misc, id]``,
+    the price with the pair's ``cost_decimals`` as Kraken's example (``"30243.40000"``)."""
+    return [fmt(t.price, pair.cost_decimals), fmt(t.volume, pair.lot_decimals), t.time,
             "b" if t.side == "buy" else "s", "m" if t.ordertype == "market" else "l", t.misc,
             t.trade_id]
 

@@ -486,11 +486,32 @@ async def _open_orders(call: Call) -> Any:
     return {"open": {o.id: rr.order_info(o, tmap.get(o.id)) for o in opens if keep(o)}}
 
 
+def _bound(p: dict[str, Any], name: str, time_of: Callable[[str], float | None]
+           ) -> float | None:
+    """A ``start``/``end`` bound: a Unix timestamp, or the id of an order or trade whose time
+    ``time_of`` gives.
+
+    Raises:
+        ApiError: ``EGeneral:Invalid arguments:<name>`` for neither.
+    """
+    text = p_str(p, name)
+    if text is None:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"[A-Z0-9]{6}-[A-Z0-9]{5}-[A-Z0-9]{6}", text):
+        when = time_of(text)
+        if when is None:
+            raise _bad(name)
+        return when
+    value = p_dec(p, name)
+    assert value is not None
+    return float(value)
+
+
 async def _closed_orders(call: Call) -> Any:
     keep = _order_filter(call)
     p = call.params
     with_trades = p_bool(p, "trades")
-    start, end = p_dec(p, "start"), p_dec(p, "end")
     ofs = p_int(p, "ofs") or 0
     closetime = p_str(p, "closetime") or "both"
     if closetime not in ("open", "close", "both"):
@@ -499,9 +520,15 @@ async def _closed_orders(call: Call) -> Any:
     def stamp(o: Order) -> float:
         return o.opentm if closetime == "open" else (o.closetm or o.opentm)
 
+    def order_time(ident: str) -> float | None:
+        order = call.core.exchange.order(call.account_id, ident)
+        return None if order is None else stamp(order)
+
+    # Kraken: "start"/"end" are a Unix timestamp or an order id
+    start, end = _bound(p, "start", order_time), _bound(p, "end", order_time)
     orders = [o for o in call.core.exchange.closed_orders(call.account_id) if keep(o)
-              and (start is None or stamp(o) > float(start))
-              and (end is None or stamp(o) <= float(end))]
+              and (start is None or stamp(o) > start)
+              and (end is None or stamp(o) <= end)]
     orders.sort(key=lambda o: (o.closetm or o.opentm, o.seq), reverse=True)
     tmap = _trade_ids_by_order(call.core, call.account_id) if with_trades else {}
     page = orders[ofs:ofs + _PAGE]
@@ -532,14 +559,21 @@ async def _trades_history(call: Call) -> Any:
     if kind not in ("all", "any position", "closed position", "closing position",
                     "no position"):
         raise _bad("type")
-    start, end = p_dec(p, "start"), p_dec(p, "end")
     ofs = p_int(p, "ofs") or 0
-    trades = [t for t in call.core.exchange.trades(call.account_id)
-              if (start is None or t.time > float(start))
-              and (end is None or t.time <= float(end))]
+    mine = call.core.exchange.trades(call.account_id)
+    times = {t.id: t.time for t in mine}
+    # Kraken: "start"/"end" are a Unix timestamp or a trade id
+    start, end = _bound(p, "start", times.get), _bound(p, "end", times.get)
+    trades = [t for t in mine
+              if (start is None or t.time > start) and (end is None or t.time <= end)]
     trades.reverse()
     page = trades[ofs:ofs + _PAGE]
-    return {"trades": {t.id: rr.trade_info(t) for t in page}, "count": len(trades)}
+    out = {t.id: rr.trade_info(t) for t in page}
+    if p_bool(p, "ledgers"):  # Kraken: "ledgers": the trade's ledger entry ids
+        for e in call.core.exchange.ledger(call.account_id):
+            if e.refid in out:
+                out[e.refid].setdefault("ledgers", []).append(e.id)
+    return {"trades": out, "count": len(trades)}
 
 
 async def _query_trades(call: Call) -> Any:
@@ -560,8 +594,14 @@ async def _ledgers(call: Call) -> Any:
     p = call.params
     assets = {a.id for a in (asset_by_any(n) for n in p_list(p, "asset")) if a}
     ofs = p_int(p, "ofs") or 0
-    entries = [e for e in call.core.exchange.ledger(call.account_id)
-               if not assets or e.asset in assets]
+    kind = p_str(p, "type") or "all"
+    mine = call.core.exchange.ledger(call.account_id)
+    times = {e.id: e.time for e in mine}
+    # Kraken: "start"/"end" are a Unix timestamp or a ledger id; "type" filters by entry type
+    start, end = _bound(p, "start", times.get), _bound(p, "end", times.get)
+    entries = [e for e in mine
+               if (not assets or e.asset in assets) and kind in ("all", e.type)
+               and (start is None or e.time > start) and (end is None or e.time <= end)]
     entries.reverse()
     return {"ledger": {e.id: _ledger_info(e) for e in entries[ofs:ofs + _PAGE]},
             "count": len(entries)}
@@ -616,7 +656,11 @@ def _fee_tier(table: tuple[tuple[int, Decimal], ...], volume: Decimal
 
 
 async def _open_positions(call: Call) -> Any:
-    return {}  # spot only: the sandbox has no margin positions
+    # spot only: the sandbox has no margin positions. Kraken keys positions by id, but with
+    # ``consolidation=market`` the result is a list of per-pair summaries (ccxt relies on it)
+    if p_str(call.params, "consolidation") == "market":
+        return []
+    return {}
 
 
 async def _add_order(call: Call) -> Any:
@@ -741,7 +785,7 @@ async def _edit_order(call: Call) -> Any:
     call.events = events
     result: dict[str, Any] = {
         "status": "ok",
-        "descr": {"order": rr.order_descr(new, pair)},
+        "descr": {"order": rr.order_descr(new, pair, by_id=True)},
         "volume": rr.fmt(new.volume, pair.lot_decimals),
         "price": rr.price_str(pair, new.price),
         "price2": rr.price_str(pair, new.price2),
@@ -965,7 +1009,9 @@ def _one_pair(request: web.Request) -> Pair:
 
 def _ticker(core: SandboxCore, pair: Pair) -> dict[str, Any]:
     t = core.exchange.ticker(pair.id)
-    pd, ld = pair.pair_decimals, pair.lot_decimals
+    # Kraken's Ticker / Depth / Trades / Spread examples write XBTUSD prices with 5 decimals
+    # ("30300.10000"), the pair's cost_decimals, not its pair_decimals (1); OHLC uses the latter.
+    pd, ld = pair.cost_decimals, pair.lot_decimals
 
     def g(name: str) -> Decimal:
         return t.get(name, rr.ZERO)
@@ -1032,9 +1078,15 @@ async def _public_result(core: SandboxCore, method: str, request: web.Request) -
                 cut = int(since)
             except ValueError:
                 raise _bad("since") from None
+            if cut < 10**12:  # Kraken's example passes Unix seconds (1616663618); "last" is ns
+                cut *= 10**9
             rows = [t for t in rows if t.time * 1e9 > cut]
-        rows = rows[-count:]
-        last = int(rows[-1].time * 1e9) if rows else int(now * 1e9)
+        # with since: the oldest trades after it (paging forward with "last", as ccxt and
+        # Kraken's historical-download recipe do); without: the most recent ones
+        rows = rows[:count] if since else rows[-count:]
+        # nothing newer: Kraken echoes the cursor, so a poller never skips ahead of the tape
+        last = (int(rows[-1].time * 1e9) if rows
+                else int(since) if since else int(now * 1e9))
         return {pair.id: [rr.public_trade_row(pair, t) for t in rows], "last": str(last)}
     if method == "OHLC":
         pair = _one_pair(request)
@@ -1049,7 +1101,7 @@ async def _public_result(core: SandboxCore, method: str, request: web.Request) -
     if method == "Spread":
         pair = _one_pair(request)
         bid, ask = core.exchange.best_bid_ask(pair.id)
-        row = [int(now), rr.fmt(bid, pair.pair_decimals), rr.fmt(ask, pair.pair_decimals)]
+        row = [int(now), rr.fmt(bid, pair.cost_decimals), rr.fmt(ask, pair.cost_decimals)]
         return {pair.id: [row], "last": int(now)}
     raise ApiError(errors.UNKNOWN_METHOD)
 
@@ -1076,8 +1128,10 @@ def _ohlc(pair: Pair, tape: list[Any], seconds: int) -> list[list[Any]]:
 
 def _depth(pair: Pair, book: dict[str, list[tuple[Decimal, Decimal, float]]]
            ) -> dict[str, Any]:
+    # Kraken's Get Order Book example: ["30384.10000","2.059",1688671659] -- prices with the
+    # pair's cost_decimals, volumes with 3 decimals (as the Ticker's lot volumes "1.000")
     def rows(levels: list[tuple[Decimal, Decimal, float]]) -> list[list[Any]]:
-        return [[rr.fmt(price, pair.pair_decimals), rr.fmt(volume, pair.lot_decimals), int(ts)]
+        return [[rr.fmt(price, pair.cost_decimals), rr.fmt(volume, 3), int(ts)]
                 for price, volume, ts in levels]
 
     return {"asks": rows(book.get("asks", [])), "bids": rows(book.get("bids", []))}

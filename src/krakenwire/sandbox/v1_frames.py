@@ -28,6 +28,7 @@ __all__ = [
     "VOLUME_PLACES",
     "add_order_descr",
     "consolidate_taker",
+    "edit_order_descr",
     "oflags",
     "order_delta",
     "order_descr",
@@ -240,6 +241,16 @@ def consolidate_taker(trades: list[Trade]) -> list[Trade]:
         else:
             out.append(trade)
     return out
+
+
+def edit_order_descr(order: Order, price_given: bool) -> str:
+    """``descr`` of an ``editOrderStatus`` reply. Kraken's documented reply to an edit of the
+    price is ``"order edited price = 9000.00000000"`` (the new price with 8 decimals); edits
+    that leave the price alone (Kraken shows no example) describe the new order as
+    :func:`add_order_descr` does."""
+    if price_given and order.price is not None:
+        return f"order edited price = {fmt_decimal(order.price, VOLUME_PLACES)}"
+    return add_order_descr(order, None)
 
 
 def add_order_descr(order: Order, price_text: str | None) -> str:

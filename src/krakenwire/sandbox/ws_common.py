@@ -16,6 +16,8 @@
   gate's / exchange's own error types, which also carry ``.error``) with Kraken's string.
 * Timing: :func:`heartbeat_interval`, :func:`idle_timeout` (settings with defaults),
   :func:`new_connection_id`.
+* Shutdown: :class:`OpenSockets` and :func:`going_away` close every connection with 1001 when
+  the application shuts down, without waiting on a client that does not answer.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from krakenwire.protocol import errors
 from krakenwire.sandbox.exchange import ExchangeError
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_IDLE_TIMEOUT",
     "AccountFeed",
+    "OpenSockets",
     "Outbox",
     "TokenBindings",
     "TradeError",
@@ -54,6 +57,7 @@ __all__ = [
     "engine_status",
     "error_of",
     "find_open",
+    "going_away",
     "heartbeat_interval",
     "idle_timeout",
     "is_relative_price",
@@ -68,6 +72,9 @@ log = logging.getLogger("krakenwire.sandbox.ws")
 DEFAULT_HEARTBEAT_INTERVAL: Final = 1.0
 #: Seconds a connection may stay open without a private subscription (Kraken: "about 1 min").
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
+#: Seconds a closing connection waits for the client's close frame at shutdown before the
+#: connection is cut (a client that does not read would otherwise hold the stop for 10 s).
+CLOSE_GRACE: Final = 1.0
 
 
 def heartbeat_interval(core: SandboxCore) -> float:
@@ -143,6 +150,53 @@ class Outbox:
         self.closed = True
         if not self._task.done():
             self._task.cancel()
+
+
+# --------------------------------------------------------------------------------------------
+# Shutdown
+# --------------------------------------------------------------------------------------------
+
+
+async def going_away(ws: web.WebSocketResponse, request: web.BaseRequest,
+                     grace: float = CLOSE_GRACE) -> None:
+    """Close ``ws`` with code 1001 (the server is going away), waiting at most ``grace``
+    seconds for the client's close frame; a client that does not answer in time (or does not
+    read at all) has its TCP connection cut. Never raises."""
+    try:
+        async with asyncio.timeout(grace):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        return
+    except Exception:  # no answer in time, or the connection already broke
+        pass
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+class OpenSockets:
+    """The connections one endpoint is serving, so that application shutdown closes them
+    (``app.on_shutdown.append(sockets.close_all)``): aiohttp otherwise waits its whole
+    shutdown timeout for every WebSocket handler still running."""
+
+    def __init__(self) -> None:
+        self._open: dict[web.WebSocketResponse, web.BaseRequest] = {}
+
+    def add(self, ws: web.WebSocketResponse, request: web.BaseRequest) -> None:
+        """Track ``ws`` (served for ``request``) until :meth:`discard`."""
+        self._open[ws] = request
+
+    def discard(self, ws: web.WebSocketResponse) -> None:
+        """Stop tracking ``ws`` (its handler ended)."""
+        self._open.pop(ws, None)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def close_all(self, _app: web.Application | None = None) -> None:
+        """Close every tracked connection with 1001, all at once (each bounded by
+        :data:`CLOSE_GRACE`). Never raises."""
+        await asyncio.gather(*(going_away(ws, request)
+                               for ws, request in list(self._open.items())))
 
 
 # --------------------------------------------------------------------------------------------

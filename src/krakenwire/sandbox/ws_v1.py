@@ -50,6 +50,7 @@ from krakenwire.sandbox.model import Event, Order, OrderEvent, OrderRequest, Tra
 from krakenwire.sandbox.server import ApiError, order_request_from_params
 from krakenwire.sandbox.ws_common import (
     AccountFeed,
+    OpenSockets,
     Outbox,
     TokenBindings,
     TradeError,
@@ -91,17 +92,24 @@ _TRUE: Final = frozenset({"true", "1", "yes"})
 
 
 def add_routes(app: web.Application, core: SandboxCore) -> None:
-    """Register the v1 endpoints on ``app``: ``/ws-auth`` (private) and ``/ws`` (public)."""
-    app.router.add_get(PRIVATE_PATH, partial(_serve, core=core, private=True))
-    app.router.add_get(PUBLIC_PATH, partial(_serve, core=core, private=False))
+    """Register the v1 endpoints on ``app``: ``/ws-auth`` (private) and ``/ws`` (public). On
+    application shutdown every open connection is closed with code 1001 (going away)."""
+    sockets = OpenSockets()
+    app.router.add_get(PRIVATE_PATH, partial(_serve, core=core, private=True, sockets=sockets))
+    app.router.add_get(PUBLIC_PATH, partial(_serve, core=core, private=False, sockets=sockets))
+    app.on_shutdown.append(sockets.close_all)
 
 
-async def _serve(request: web.Request, *, core: SandboxCore,
-                 private: bool) -> web.WebSocketResponse:
+async def _serve(request: web.Request, *, core: SandboxCore, private: bool,
+                 sockets: OpenSockets) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
-    session = V1Session(core, ws, private=private, request=request)
-    await session.run()
+    sockets.add(ws, request)
+    try:
+        session = V1Session(core, ws, private=private, request=request)
+        await session.run()
+    finally:
+        sockets.discard(ws)
     return ws
 
 
@@ -680,7 +688,7 @@ class V1Session:
                 raise
             self.send(v1.request_status(event, reqid=req.reqid, error=error))
             return
-        descr = v1_frames.add_order_descr(new, req.price)
+        descr = v1_frames.edit_order_descr(new, req.price is not None)
         ack = v1.request_status(event, reqid=req.reqid, descr=descr, originaltxid=old.id,
                                 txid=new.id or None)
         self._publish(key.account_id, events, ack, new.id or None)

@@ -17,7 +17,8 @@ Behaviour:
   ``balances`` (``snapshot``): ack, snapshot (sequence 1), then one update frame per event with
   a per-subscription ``sequence``. A subscription whose token stops being valid (e.g. the admin
   invalidated every token) gets the ``ESession:Invalid session`` frame and ends.
-* ``ticker``, ``book`` (with Kraken's CRC32 checksum), ``trade`` and ``instrument`` for the
+* ``ticker``, ``book`` (with Kraken's CRC32 checksum), ``trade``, ``ohlc`` (candles of the
+  public tape; updates carry the candles a trade changed) and ``instrument`` for the
   sandbox pairs on the public path; updates about once a second as the market moves.
 * Trading methods (``add_order``, ``amend_order``, ``edit_order``, ``cancel_order`` — one
   reply per cancelled order —, ``cancel_all``, ``cancel_all_orders_after``, ``batch_add``,
@@ -48,7 +49,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final, cast
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 from msgspec import UNSET
 
 from krakenwire.protocol import errors as E
@@ -200,6 +201,41 @@ def _avg(order: Order, pair: Pair) -> Decimal:
     return order.avg_price.quantize(Decimal(1).scaleb(-pair.pair_decimals))
 
 
+OHLC_INTERVALS: Final = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+
+
+def ohlc_candles(pair: Pair, tape: Iterable[PublicTrade], interval: int, stamp: str, *,
+                 after_id: int = -1) -> list[v2.Candle]:
+    """The ``ohlc`` candles of ``interval`` minutes built from the public ``tape``, oldest
+    first; only the candles holding a trade with id > ``after_id`` (all by default)."""
+    seconds = interval * 60
+    buckets: dict[int, list[Any]] = {}
+    touched: set[int] = set()
+    for t in tape:
+        start = int(t.time) // seconds * seconds
+        b = buckets.get(start)
+        if b is None:
+            buckets[start] = [t.price, t.price, t.price, t.price, t.volume, t.price * t.volume, 1]
+        else:
+            b[1], b[2], b[3] = max(b[1], t.price), min(b[2], t.price), t.price
+            b[4] += t.volume
+            b[5] += t.price * t.volume
+            b[6] += 1
+        if t.trade_id > after_id:
+            touched.add(start)
+    qexp = Decimal(1).scaleb(-pair.lot_decimals)
+    out = []
+    for start in sorted(touched):
+        o, h, lo, c, v, pv, n = buckets[start]
+        begin = f"{datetime.fromtimestamp(start, UTC):%Y-%m-%dT%H:%M:%S}.000000000Z"
+        out.append(v2.Candle(
+            symbol=pair.symbol, open=_px(o, pair), high=_px(h, pair), low=_px(lo, pair),
+            close=_px(c, pair), trades=n, volume=wire(v.quantize(qexp)),
+            vwap=_px(pv / v if v else c, pair), interval_begin=begin, interval=interval,
+            timestamp=stamp))
+    return out
+
+
 def _fee_asset(order: Order, pair: Pair) -> str:
     return pair.base if order.fee_in_base else pair.quote
 
@@ -297,13 +333,16 @@ def order_report(event: OrderEvent, pair: Pair, usd_rate: UsdRate) -> ExecutionR
         return rep
     if et in ("amended", "restated"):
         limit = _limit_price(o)
+        # as Kraken's recorded amend report: cum_qty, "reason":"User requested" and the
+        # limit price's type come with the new quantity and price
+        amend_reason = "User requested" if et == "amended" else (o.reason or UNSET)
         rep = ExecutionReport(
             order_id=o.id, exec_type=et, order_status=v2_status(o), timestamp=ts,
-            order_qty=wire(o.volume), amended=True,
+            order_qty=wire(o.volume), cum_qty=wire(o.vol_exec), amended=True,
             limit_price=UNSET if limit is None else _px(limit, pair),
+            limit_price_type=UNSET if limit is None else "static",
             display_qty=_opt(o.display_qty and wire(o.display_qty)),
-            reason=UNSET if et == "amended" or not o.reason else o.reason,
-            **_ident(o))
+            reason=amend_reason, **_ident(o))
         if o.post_only:
             rep.post_only = True
         if o.ordertype in _TRIGGER_TYPES and o.price is not None:
@@ -423,7 +462,8 @@ def order_request(p: dict[str, Any], pair: Pair, *, deadline: float | None = Non
         raise _bad("fee_preference")
     if "cl_ord_id" in p and "order_userref" in p:
         raise _bad("cl_ord_id")
-    reference = trig.get("reference", p.get("trigger", "index"))
+    # Kraken documents ``triggers.reference`` with default ``last`` (as REST ``trigger``)
+    reference = trig.get("reference", p.get("trigger", "last"))
     if reference not in ("index", "last"):
         raise _bad("triggers")
     display = p.get("display_qty")
@@ -494,6 +534,7 @@ class V2Session:
         self._books: dict[str, _BookSub] = {}
         self._instrument = False
         self._trades: dict[str, int] = {}  # symbol -> last public trade id sent
+        self._ohlcs: dict[tuple[str, int], int] = {}  # (symbol, interval) -> last trade id
         self._system = core.faults.system_status
         self._tasks: list[asyncio.Task[None]] = []
         self._pump_task: asyncio.Task[None] | None = None
@@ -535,9 +576,11 @@ class V2Session:
             self._kill()
 
     async def shutdown(self) -> None:
-        """Close the connection with code 1001 (the server is going away)."""
+        """Close the connection with code 1001 (the server is going away); a client that does
+        not answer the close within :data:`~krakenwire.sandbox.ws_common.CLOSE_GRACE` s is
+        cut off."""
         self._closed = True
-        await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await wsc.going_away(self.ws, self.request)
 
     def _kill(self) -> None:
         """Drop the TCP connection without a close frame (fault switches)."""
@@ -644,7 +687,7 @@ class V2Session:
             if not self.private:
                 raise RequestError(E.PRIVATE_ON_PUBLIC)
             await self._subscribe_private(channel, p, req_id, time_in)
-        elif channel in ("ticker", "book", "trade"):
+        elif channel in ("ticker", "book", "trade", "ohlc"):
             if self.private:
                 raise RequestError(E.PUBLIC_ON_PRIVATE_V2)
             await self._subscribe_public(channel, p, req_id, time_in)
@@ -762,6 +805,18 @@ class V2Session:
             await self._reply("unsubscribe", req_id, time_in,
                               result=SubscriptionResult(channel=channel))
             return
+        if channel == "ohlc" and not self.private:
+            interval = p.get("interval", 1)
+            for symbol in p.get("symbol", []):
+                if self._ohlcs.pop((symbol, interval), None) is None:
+                    await self._reply("subscribe", req_id, time_in,
+                                      error=E.SUBSCRIPTION_NOT_FOUND, symbol=symbol)
+                    continue
+                await self._reply("unsubscribe", req_id, time_in, result=SubscriptionResult(
+                    channel=channel, interval=interval, symbol=symbol))
+            if not self._public_subscribed():
+                self._idle_since = self.core.clock.now()
+            return
         if channel in ("ticker", "book", "trade"):
             if self.private:
                 raise RequestError(E.PUBLIC_ON_PRIVATE_V2)
@@ -795,7 +850,8 @@ class V2Session:
 
     # --- public channels ---------------------------------------------------------------------
     def _public_subscribed(self) -> bool:
-        return bool(self._tickers or self._books or self._trades or self._instrument)
+        return bool(self._tickers or self._books or self._trades or self._instrument
+                    or self._ohlcs)
 
     @staticmethod
     def _trade_data(pair: Pair, t: PublicTrade) -> v2.TradeData:
@@ -806,8 +862,10 @@ class V2Session:
     def _instruments(self) -> v2.InstrumentData:
         pairs = self.core.exchange.pairs.values()
         used = {a for p in pairs for a in (p.base, p.quote)}
+        # collateral_value as REST Assets reports it (1), and as Kraken's frames show for BTC
         assets = [v2.InstrumentAsset(id=a.v2, status="enabled", precision=a.decimals,
-                                     precision_display=a.display_decimals)
+                                     precision_display=a.display_decimals,
+                                     collateral_value=Decimal(1))
                   for a in ASSETS.values() if a.id in used]
         return v2.InstrumentData(assets=assets, pairs=[v2.InstrumentPair(
             symbol=p.symbol, base=_v2_asset(p.base), quote=_v2_asset(p.quote),
@@ -851,6 +909,9 @@ class V2Session:
         depth = p.get("depth", 10)
         if channel == "book" and depth not in _BOOK_DEPTHS:
             raise RequestError(E.invalid_arguments("depth"))
+        interval = p.get("interval", 1)
+        if channel == "ohlc" and interval not in OHLC_INTERVALS:
+            raise RequestError(E.invalid_arguments("interval"))
         snapshot = p.get("snapshot", True)
         for symbol in symbols:
             pair = self._pair_by_symbol(symbol)
@@ -866,6 +927,15 @@ class V2Session:
                 if snapshot:
                     frames.append(encode(v2.TradeFrame(type="snapshot", data=[
                         self._trade_data(pair, t) for t in tape[-50:]])))
+            elif channel == "ohlc":
+                result = SubscriptionResult(channel="ohlc", interval=interval,
+                                            snapshot=snapshot, symbol=symbol)
+                tape = self.core.exchange.recent_trades(pair.id)
+                self._ohlcs[(symbol, interval)] = tape[-1].trade_id if tape else 0
+                if snapshot:
+                    now = self._now()
+                    frames.append(encode(v2.OhlcFrame(type="snapshot", timestamp=now, data=(
+                        ohlc_candles(pair, tape, interval, now)))))
             elif channel == "ticker":
                 result = SubscriptionResult(channel="ticker",
                                             event_trigger=p.get("event_trigger", "trades"),
@@ -910,6 +980,16 @@ class V2Session:
                 self._trades[symbol] = fresh[-1].trade_id
                 frames.append(encode(v2.TradeFrame(type="update", data=[
                     self._trade_data(pair, t) for t in fresh])))
+        for (symbol, interval), last_id in list(self._ohlcs.items()):
+            pair = self._pair_by_symbol(symbol)
+            if pair is None:
+                continue
+            tape = self.core.exchange.recent_trades(pair.id)
+            if tape and tape[-1].trade_id > last_id:
+                self._ohlcs[(symbol, interval)] = tape[-1].trade_id
+                now = self._now()
+                frames.append(encode(v2.OhlcFrame(type="update", timestamp=now, data=(
+                    ohlc_candles(pair, tape, interval, now, after_id=last_id)))))
         for symbol, book in list(self._books.items()):
             pair = self._pair_by_symbol(symbol)
             if pair is None:
@@ -1017,7 +1097,8 @@ class V2Session:
                         status="error", success=False, time_in=self._now(),
                         time_out=self._now())))
             loop_now = self._loop.time()
-            if (self._tickers or self._books or self._trades) and loop_now >= self._next_public:
+            if (self._tickers or self._books or self._trades or self._ohlcs) and \
+                    loop_now >= self._next_public:
                 self._next_public = loop_now + _PUBLIC_STEP
                 await self._public_updates()
             subscribed = bool(self._subs) or self._public_subscribed()
@@ -1276,9 +1357,8 @@ def add_routes(app: web.Application, core: SandboxCore) -> None:
         return await _serve(request, core, sessions, private=False)
 
     async def close_all(_app: web.Application) -> None:
-        for session in list(sessions):
-            with contextlib.suppress(Exception):
-                await session.shutdown()
+        # all at once: one by one, each silent client would add its own wait
+        await asyncio.gather(*(session.shutdown() for session in list(sessions)))
 
     app.router.add_get("/ws-auth/v2", private)
     app.router.add_get("/ws/v2", public)
