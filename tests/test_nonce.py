@@ -176,12 +176,20 @@ def test_two_processes_share_a_nonce_file(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(store), str(count), str(out)],
                                 stdin=subprocess.PIPE, text=True)
         procs.append((proc, out))
-    for proc, _ in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc, _ in procs:
-        assert proc.wait(60) == 0
+    try:
+        for proc, _ in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc, _ in procs:
+            assert proc.wait(60) == 0
+    finally:
+        for proc, _ in procs:  # never leave a child behind when the test fails
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
     per_process = [[int(x) for x in out.read_text().split()] for _, out in procs]
     everything = [n for values in per_process for n in values]
     assert len(everything) == 2 * count

@@ -107,7 +107,11 @@ def test_kill9_keeps_every_acknowledged_order(tmp_path: Path) -> None:
         if sandbox.poll() is None:
             os.kill(sandbox.pid, signal.SIGKILL)
         sandbox.wait(10)
-        client.wait(30)
+        try:
+            client.wait(30)
+        except subprocess.TimeoutExpired:
+            client.kill()  # no stray client when the test fails
+            client.wait()
         for p in (sandbox, client):
             for stream in (p.stdout, p.stderr):
                 if stream is not None:
@@ -122,7 +126,7 @@ def test_kill9_keeps_every_acknowledged_order(tmp_path: Path) -> None:
 
         import urllib3
 
-        http = urllib3.PoolManager(retries=False)
+        http = urllib3.PoolManager(retries=False, timeout=30.0)
         signer = Signer(creds["api_secret"])
 
         def call(method: str, nonce: int, **params: Any) -> dict[str, Any]:
@@ -154,7 +158,11 @@ def test_kill9_keeps_every_acknowledged_order(tmp_path: Path) -> None:
                 assert found[txid]["status"] in ("open", "closed"), f"seed {seed}"
     finally:
         sandbox2.terminate()
-        sandbox2.wait(10)
+        try:
+            sandbox2.wait(10)
+        except subprocess.TimeoutExpired:
+            sandbox2.kill()  # fails the returncode check below, leaves no stray process
+            sandbox2.wait()
         for stream in (sandbox2.stdout, sandbox2.stderr):
             if stream is not None:
                 stream.close()

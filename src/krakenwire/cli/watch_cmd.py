@@ -53,9 +53,6 @@ HELP = "live view of open orders, balances or executions (private WebSocket v2)"
 
 _VIEWS = ("orders", "balances", "executions")
 
-#: how long Ctrl-C during the connection set-up waits for it to finish before closing
-_SETTLE_S = 5.0
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``watch`` options."""
@@ -350,12 +347,8 @@ async def _watch(args: argparse.Namespace, screen: Screen,
                 watch.redraw()
                 await stopping
             else:
-                # Ctrl-C while connecting: let the set-up finish first (closing a session in
-                # the middle of its subscribe can hang), but not for long
-                between = watch.last_event in ("Disconnected", "Reconnecting")
-                done, _ = await asyncio.wait({connecting}, timeout=0 if between else _SETTLE_S)
-                if not done:
-                    connecting.cancel()
+                # Ctrl-C while connecting: stop the set-up where it is (close() below ends it)
+                connecting.cancel()
                 with contextlib.suppress(BaseException):
                     await connecting
         finally:

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, web
@@ -509,7 +509,8 @@ def resolve_relative_price(text: str, *, side: str, ordertype: str, last: Decima
         sign = "+" if (side == "buy") == upward else "-"
     price = last - delta if sign == "-" else last + delta
     if tick > 0:
-        price = (price / tick).to_integral_value() * tick
+        # explicit rounding: the thread's decimal context may have been changed (ccxt does)
+        price = (price / tick).to_integral_value(ROUND_HALF_EVEN) * tick
     if price <= 0:
         raise TradeError(errors.INVALID_PRICE)
     return price

@@ -41,6 +41,9 @@ __all__ = [
 
 log = logging.getLogger("krakenwire.ws")
 
+#: longest wait for any one step of closing (the peer's close frame, a task winding down)
+CLOSE_BOUND = 5.0
+
 
 class NotConnectedError(ConnectionError):
     """The session has no open, authenticated socket right now (it may be reconnecting)."""
@@ -117,9 +120,11 @@ class Link:
             raise NotConnectedError(f"send failed: {type(exc).__name__}") from None
 
     async def close(self) -> None:
-        """Close the socket (normal closure)."""
-        with contextlib.suppress(Exception):
-            await self._ws.close()
+        """Close the socket (normal closure); gives up waiting for the peer's close frame
+        after :data:`CLOSE_BOUND` seconds. Never raises (but for cancellation)."""
+        with contextlib.suppress(Exception):  # TimeoutError included
+            async with asyncio.timeout(CLOSE_BOUND):
+                await self._ws.close()
 
     def __repr__(self) -> str:
         return f"Link(#{self.number}, closed={self.closed})"
@@ -257,8 +262,10 @@ class ReconnectingSocket:
                 raise NotConnectedError(f"not connected within the time allowed{why}")
             self._state_changed.clear()
             remaining = None if deadline is None else deadline - loop.time()
+            # asyncio.timeout, not wait_for (3.11's wait_for can lose a cancellation)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._state_changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._state_changed.wait()
 
     def drop(self, reason: str) -> None:
         """Close the current socket now (the loop reconnects); for watchdogs and tests."""
@@ -280,8 +287,15 @@ class ReconnectingSocket:
         task = self._task
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=CLOSE_BOUND)
+            if not task.done():
+                log.error("the connection loop of %s did not stop in time", self.url)
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("the connection loop of %s failed: %s", self.url,
+                          _describe(task.exception()))  # type: ignore[arg-type]
+        leftovers = set(self._background)  # reader, watchdog, set-up of the last socket
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=CLOSE_BOUND)
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -323,18 +337,23 @@ class ReconnectingSocket:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
-            # the bound covers DNS + TCP + TLS + the upgrade
-            ws = await asyncio.wait_for(self._session.ws_connect(
-                self.url, autoping=True, heartbeat=None, compress=0,
-                max_msg_size=self.settings.max_msg_size, decode_text=False,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            ), self.settings.connect_timeout)
+            # the bound covers DNS + TCP + TLS + the upgrade (asyncio.timeout, not wait_for:
+            # Python 3.11's wait_for drops a cancellation that races with the connect finishing,
+            # and close() would then wait on a socket it never saw)
+            async with asyncio.timeout(self.settings.connect_timeout):
+                ws = await self._session.ws_connect(
+                    self.url, autoping=True, heartbeat=None, compress=0,
+                    max_msg_size=self.settings.max_msg_size, decode_text=False,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_BOUND))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             reason = f"connect failed: {type(exc).__name__}"
             log.warning("connection to %s failed: %s", self.url, type(exc).__name__)
             self._emit(Disconnected(reason))
             self.last_reason = reason
             return reason
+        if self._closing:  # close() ran while the handshake finished
+            await Link(ws, 0).close()
+            return "closed by the program"
         self._links += 1
         link = Link(ws, self._links)
         self._link = link
@@ -345,13 +364,16 @@ class ReconnectingSocket:
         watcher = loop.create_task(self._watch(link, dog), name="krakenwire-ws-watchdog")
         reason = "connection closed"
         opener = loop.create_task(self._protocol.on_open(link, self._links > 1))
+        helpers = (watcher, reader, opener)
+        for helper in helpers:  # close() waits for them even if this task is cancelled
+            self._background.add(helper)  # type: ignore[arg-type]
+            helper.add_done_callback(self._helper_done)
         try:
             done, _ = await asyncio.wait({opener, reader}, timeout=self.settings.open_timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
             if opener not in done:
                 opener.cancel()
-                with contextlib.suppress(BaseException):
-                    await opener
+                await asyncio.wait({opener}, timeout=CLOSE_BOUND)
                 reason = (self._stop_reason or "connection closed while setting up"
                           if reader in done else "setting up the connection timed out")
                 return reason
@@ -373,23 +395,25 @@ class ReconnectingSocket:
             reason = self._stop_reason or reader.result()
             return reason
         finally:
+            # the bookkeeping first, without awaiting: a cancellation (close()) that lands in
+            # the awaits below must not skip it
             self._ready.clear()
             self._link = None
             self._notify()
-            if not opener.done():
-                opener.cancel()
-            watcher.cancel()
-            if not reader.done():
-                reader.cancel()
-            await link.close()
-            for task in (watcher, reader, opener):
-                with contextlib.suppress(BaseException):
-                    await task
+            for helper in helpers:
+                helper.cancel()
             self.last_reason = reason
             if not self._closing:
                 log.warning("connection to %s lost: %s", self.url, reason)
                 self._emit(Disconnected(reason))
             self._protocol.on_lost(self._stop_reason or reason)
+            await link.close()
+            await asyncio.wait(helpers, timeout=CLOSE_BOUND)
+
+    def _helper_done(self, task: asyncio.Task[object]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a set-up failure was reported already
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool], dog: Watchdog) -> str:
         loop = asyncio.get_running_loop()

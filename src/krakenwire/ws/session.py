@@ -479,7 +479,8 @@ class PrivateSessionBase:
         refresh = self._refresh
         if refresh is not None and not refresh.done():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(refresh), budget)
+                async with asyncio.timeout(budget):  # not wait_for: it can lose a cancel
+                    await asyncio.shield(refresh)
         try:
             link = await self._socket.wait_ready(max(0.0, deadline - loop.time()))
         except (NotConnectedError, FatalSessionError) as exc:
@@ -559,7 +560,8 @@ class PrivateSessionBase:
                 await self._resnapshot(remaining)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(seen.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await seen.wait()
         self._unknown.pop(cl_ord_id, None)
         order = self.open_orders.by_cl_ord_id(cl_ord_id)
         if order is not None:

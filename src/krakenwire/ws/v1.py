@@ -246,7 +246,8 @@ class PrivateSocketV1(PrivateSessionBase):
         pending = self._pending.open("subscribe", context=channel)
         try:
             await link.send(v1.encode(v1.Subscribe(subscription=sub, reqid=pending.req_id)))
-            replies = await asyncio.wait_for(pending.future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):  # not wait_for: see connection
+                replies = await pending.future
         except (TimeoutError, NotConnectedError):
             self._pending.discard(pending.req_id)
             self._snapshot_due.discard(channel)

@@ -245,7 +245,8 @@ class PrivateSocket(PrivateSessionBase):
         try:
             await link.send(v2.encode(v2.Request(method="subscribe", params=params,
                                                  req_id=pending.req_id)))
-            replies = await asyncio.wait_for(pending.future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):  # not wait_for: see connection
+                replies = await pending.future
         except (TimeoutError, NotConnectedError):
             self._pending.discard(pending.req_id)
             raise
