@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 __all__ = ["V1_STATUS", "OrderReport", "report_from_v1", "v2_status"]
@@ -83,7 +83,7 @@ def _rfc3339(seconds: Decimal | None) -> str | None:
     """Unix seconds (exact decimal) → ``2023-10-31T14:06:19.336974Z`` (None for None/0)."""
     if seconds is None or not seconds.is_finite() or seconds <= 0:
         return None
-    micros = int((seconds * 1_000_000).to_integral_value())
+    micros = int((seconds * 1_000_000).to_integral_value(ROUND_HALF_EVEN))
     moment = _EPOCH + timedelta(microseconds=micros)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -82,7 +82,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from krakenwire.clock import Clock
@@ -554,7 +554,8 @@ class Exchange:
             else:
                 out.append([start, b[0], b[1], b[2], b[3], b[5], b[4], b[6]])
         qexp = _exp(self._pair(pair_id).pair_decimals + 1)
-        return [(r[0], r[1], r[2], r[3], r[4], (r[5] / r[6]).quantize(qexp) if r[6] else r[4],
+        return [(r[0], r[1], r[2], r[3], r[4],
+                 (r[5] / r[6]).quantize(qexp, ROUND_HALF_EVEN) if r[6] else r[4],
                  r[6], r[7]) for r in out]
 
     def ticker(self, pair_id: str) -> dict[str, Decimal]:
@@ -598,7 +599,7 @@ class Exchange:
                     first = (m, b[0])
             out["volume" + suffix] = vol
             out["vwap" + suffix] = (pv / vol).quantize(_exp(self.pairs[pid].pair_decimals + 3)
-                                                       ) if vol else last
+                                                       , ROUND_HALF_EVEN) if vol else last
             out["trades" + suffix] = Decimal(n)
             out["high" + suffix] = hi if hi is not None else last
             out["low" + suffix] = lo if lo is not None else last
@@ -621,7 +622,7 @@ class Exchange:
             raise ExchangeError(E.invalid_arguments(name))
         if price.as_tuple().exponent < -pair.pair_decimals:  # type: ignore[operator]
             # may still be fine if the extra digits are zeros
-            q = price.quantize(_exp(pair.pair_decimals))
+            q = price.quantize(_exp(pair.pair_decimals), ROUND_HALF_EVEN)
             if q != price:
                 raise ExchangeError(E.invalid_price_decimals(pair.id, pair.pair_decimals))
             price = q

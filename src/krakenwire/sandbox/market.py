@@ -23,7 +23,7 @@ import contextlib
 import math
 import random
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from krakenwire.protocol.naming import ASSETS, Pair
@@ -158,7 +158,8 @@ class Market:
         bids = [top_bid - i * step for i in range(s.levels) if top_bid - i * step > 0]
         asks = [top_ask + i * step for i in range(s.levels)]
         q = Decimal(1).scaleb(-pair.pair_decimals)
-        return [b.quantize(q) for b in bids], [a.quantize(q) for a in asks]
+        return ([b.quantize(q, ROUND_HALF_EVEN) for b in bids],
+                [a.quantize(q, ROUND_HALF_EVEN) for a in asks])
 
     def refresh_all(self) -> None:
         """Rebuild every pair's ladder around its current mid."""
@@ -191,7 +192,8 @@ class Market:
                 if (side, price) in have:
                     continue
                 size = pair.ordermin * self.settings.level_lots * growth ** i
-                vol = (size * Decimal(repr(0.5 + self._rng.random()))).quantize(lot)
+                vol = (size * Decimal(repr(0.5 + self._rng.random()))).quantize(
+                    lot, ROUND_HALF_EVEN)
                 vol = max(vol, pair.ordermin)
                 if vol * price < pair.costmin:
                     vol = (pair.costmin / price).quantize(lot, ROUND_CEILING) + lot
@@ -207,7 +209,8 @@ class Market:
         s = self.settings
         lot = Decimal(1).scaleb(-pair.lot_decimals)
         side: Side = "buy" if self._rng.random() < 0.5 else "sell"
-        vol = (pair.ordermin * self._rng.randint(1, max(1, s.trade_lots))).quantize(lot)
+        vol = (pair.ordermin * self._rng.randint(1, max(1, s.trade_lots))).quantize(
+            lot, ROUND_HALF_EVEN)
         price = self.exchange.last_price(pair.id)
         if vol * price < pair.costmin:
             vol = (pair.costmin / price).quantize(lot, ROUND_CEILING) * 2

@@ -28,7 +28,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
 
@@ -277,7 +277,7 @@ def _price_param(p: dict[str, Any], name: str, side: str, ordertype: str, pair: 
         raise _bad(name)
     base = reference()
     delta = base * amount / 100 if percent else amount
-    return (base + sign * delta).quantize(Decimal(1).scaleb(-pair.pair_decimals))
+    return (base + sign * delta).quantize(Decimal(1).scaleb(-pair.pair_decimals), ROUND_HALF_EVEN)
 
 
 def order_request_from_params(p: dict[str, Any], pair: Pair, now: float,

@@ -16,7 +16,7 @@ frames, in the field order and number formatting of Kraken's recorded frames:
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 from krakenwire.protocol.naming import PAIRS, Pair
@@ -68,7 +68,8 @@ def _px(value: Decimal | None, pair: Pair) -> str:
 
 def _avg(value: Decimal, pair: Pair) -> str:
     """An average price (a quotient): rounded to the pair's cost decimals."""
-    return fmt_decimal(value.quantize(Decimal(1).scaleb(-pair.cost_decimals)), pair.cost_decimals)
+    exp = Decimal(1).scaleb(-pair.cost_decimals)
+    return fmt_decimal(value.quantize(exp, ROUND_HALF_EVEN), pair.cost_decimals)
 
 
 def _tm(value: float | None) -> str | None:

@@ -46,7 +46,7 @@ import zlib
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, cast
 
 from aiohttp import WSMsgType, web
@@ -137,7 +137,7 @@ def wire(value: Decimal) -> Decimal:
         return _ZERO_1
     exp = value.as_tuple().exponent
     if isinstance(exp, int) and exp > 0:
-        return value.quantize(_ONE)
+        return value.quantize(_ONE, ROUND_HALF_EVEN)
     return value
 
 
@@ -186,19 +186,19 @@ def _usd(amount: Decimal, asset: str, usd_rate: UsdRate) -> Decimal:
     rate = usd_rate(asset)
     if rate is None or not amount:
         return _ZERO_1
-    return wire((amount * rate).quantize(Decimal("0.0001")))
+    return wire((amount * rate).quantize(Decimal("0.0001"), ROUND_HALF_EVEN))
 
 
 def _px(price: Decimal, pair: Pair) -> Decimal:
     """A price with the pair's price decimals (``1000`` → ``1000.0`` for BTC/USD)."""
-    return price.quantize(Decimal(1).scaleb(-pair.pair_decimals))
+    return price.quantize(Decimal(1).scaleb(-pair.pair_decimals), ROUND_HALF_EVEN)
 
 
 def _avg(order: Order, pair: Pair) -> Decimal:
     """Average fill price, rounded to the pair's price decimals (0.0 before any fill)."""
     if not order.vol_exec:
         return _ZERO_1
-    return order.avg_price.quantize(Decimal(1).scaleb(-pair.pair_decimals))
+    return order.avg_price.quantize(Decimal(1).scaleb(-pair.pair_decimals), ROUND_HALF_EVEN)
 
 
 OHLC_INTERVALS: Final = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
@@ -230,7 +230,7 @@ def ohlc_candles(pair: Pair, tape: Iterable[PublicTrade], interval: int, stamp: 
         begin = f"{datetime.fromtimestamp(start, UTC):%Y-%m-%dT%H:%M:%S}.000000000Z"
         out.append(v2.Candle(
             symbol=pair.symbol, open=_px(o, pair), high=_px(h, pair), low=_px(lo, pair),
-            close=_px(c, pair), trades=n, volume=wire(v.quantize(qexp)),
+            close=_px(c, pair), trades=n, volume=wire(v.quantize(qexp, ROUND_HALF_EVEN)),
             vwap=_px(pv / v if v else c, pair), interval_begin=begin, interval=interval,
             timestamp=stamp))
     return out
@@ -879,7 +879,7 @@ class V2Session:
         last = t["last"]
         open_ = t.get("open", last)
         change = last - open_
-        pct = (change / open_ * 100).quantize(Decimal("0.01")) if open_ else _ZERO
+        pct = (change / open_ * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN) if open_ else _ZERO
         return Ticker(
             symbol=pair.symbol, bid=wire(t["bid"]), bid_qty=wire(t["bid_volume"]),
             ask=wire(t["ask"]), ask_qty=wire(t["ask_volume"]), last=wire(last),
@@ -892,8 +892,10 @@ class V2Session:
         d = self.core.exchange.depth(pair.id, depth)
         pexp = Decimal(1).scaleb(-pair.pair_decimals)
         qexp = Decimal(1).scaleb(-pair.lot_decimals)
-        bids = {p.quantize(pexp): v.quantize(qexp, ROUND_DOWN) for p, v, _ in d["bids"]}
-        asks = {p.quantize(pexp): v.quantize(qexp, ROUND_DOWN) for p, v, _ in d["asks"]}
+        bids = {p.quantize(pexp, ROUND_HALF_EVEN): v.quantize(qexp, ROUND_DOWN)
+                for p, v, _ in d["bids"]}
+        asks = {p.quantize(pexp, ROUND_HALF_EVEN): v.quantize(qexp, ROUND_DOWN)
+                for p, v, _ in d["asks"]}
         return bids, asks
 
     @staticmethod
