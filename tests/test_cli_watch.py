@@ -77,7 +77,7 @@ def watch(env: dict[str, str], *args: str) -> Iterator[Watcher]:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=WAIT)
 
 
 def client(sb: KrakenSandboxFixture) -> KrakenClient:

@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
+from helpers import http_session
 from krakenwire.auth import Credentials
 from krakenwire.cli import main
 from krakenwire.clock import ManualClock
@@ -68,7 +68,7 @@ async def test_replayed_nonce_is_invalid_nonce(sandbox: Sandbox) -> None:
     request = build_private(sandbox.rest_url, "Balance", {}, api_key=creds.api_key,
                             signer=creds.signer, nonce=NonceSource().next())
     answers = []
-    async with aiohttp.ClientSession() as session:
+    async with http_session() as session:
         for _ in range(2):  # the very same signed bytes, twice
             async with session.post(request.url, data=request.body,
                                     headers=request.headers) as response:

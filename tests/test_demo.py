@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 import time
 
 import pytest
 
+from helpers import run_python
 from krakenwire.cli.demo_cmd import _is_real_kraken
 from krakenwire.sandbox import Sandbox
 
 
 async def run_demo(*args: str, env: dict[str, str] | None = None,
                    timeout: float = 60.0) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "krakenwire.cli", "demo", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})})
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:  # timed out (or the test was interrupted): no stray demo
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_python("-m", "krakenwire.cli", "demo", *args, env=env, timeout=timeout)
 
 
 def lines_with(text: str, label: str) -> list[str]:

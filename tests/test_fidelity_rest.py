@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from helpers import http_session
 from krakenwire.auth import Signer
 from krakenwire.sandbox import Sandbox
 from krakenwire.sandbox import rest_render as rr
@@ -63,7 +64,7 @@ class Api:
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    async with Sandbox(manual_clock=True, seed=11) as sb, aiohttp.ClientSession() as s:
+    async with Sandbox(manual_clock=True, seed=11) as sb, http_session() as s:
         await sb.advance(5)
         yield Api(s, sb)
 

@@ -10,32 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
+from helpers import get_token, http_session
 from krakenwire.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(60)
 
 TIMEOUT = 5.0
 _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
-
-
-async def _token(http: aiohttp.ClientSession, sb: Sandbox) -> str:
-    creds = sb.credentials
-    nonce = str(time.time_ns())
-    body = f"nonce={nonce}"
-    path = "/0/private/GetWebSocketsToken"
-    async with http.post(sb.rest_url + path, data=body, headers={
-            "API-Key": creds.api_key, "API-Sign": creds.signer.sign(path, nonce, body),
-            "Content-Type": "application/x-www-form-urlencoded"}) as resp:
-        env = await resp.json()
-    token: str = env["result"]["token"]
-    return token
 
 
 class Sock:
@@ -84,8 +71,8 @@ def _entry(frame: dict[str, Any], order_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def env() -> AsyncIterator[tuple[Sandbox, aiohttp.ClientSession, str]]:
-    async with Sandbox(manual_clock=True, seed=5) as sb, aiohttp.ClientSession() as http:
-        yield sb, http, await _token(http, sb)
+    async with Sandbox(manual_clock=True, seed=5) as sb, http_session() as http:
+        yield sb, http, await get_token(http, sb)
 
 
 # --- v2 ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from helpers import http_session, serving
 from krakenwire.errors import TransportError
 from krakenwire.sandbox import Sandbox, Settings
 from krakenwire.token import TokenProvider, WebSocketToken
@@ -38,7 +39,7 @@ async def test_sandbox_stops_promptly_with_idle_clients_of_every_endpoint() -> N
     sandbox = Sandbox(settings=Settings(market=False))
     await sandbox.start()
     stopped = False
-    async with aiohttp.ClientSession() as http:
+    async with http_session() as http:
         try:
             urls = [sandbox.ws_auth_v2_url, sandbox.ws_public_v2_url,
                     sandbox.ws_auth_v1_url, sandbox.ws_public_v1_url]
@@ -87,17 +88,8 @@ async def mute_server() -> AsyncIterator[tuple[str, asyncio.Event]]:
             asked.set()
         return ws
 
-    app = web.Application()
-    app.router.add_get("/v2", handler)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}/v2", asked
-    finally:
-        await runner.cleanup()
+    async with serving("/v2", handler, shutdown_timeout=1.0) as url:
+        yield url, asked
 
 
 class _Tokens:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import WAIT, run_threads
 from krakenwire.clock import ManualClock
 from krakenwire.nonce import FileNonceStore, NonceSource, NonceStoreError
 
@@ -89,17 +90,13 @@ def test_eight_threads_thousand_nonces_each() -> None:
     # a frozen clock forces every nonce through the floor (last + 1) path
     source = NonceSource("ms", clock=ManualClock(1_700_000_000))
     results: list[list[int]] = [[] for _ in range(8)]
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=WAIT)
 
     def work(i: int) -> None:
         barrier.wait()
         results[i].extend(source.next() for _ in range(1000))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, 8)
     everything = [n for r in results for n in r]
     assert len(everything) == 8000 == len(set(everything))
     for r in results:
@@ -114,11 +111,7 @@ def test_eight_threads_real_clock() -> None:
     def work(i: int) -> None:
         results[i].extend(source.next() for _ in range(1000))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, 8)
     everything = [n for r in results for n in r]
     assert len(set(everything)) == 8000
     for r in results:
@@ -187,7 +180,7 @@ def test_two_processes_share_a_nonce_file(tmp_path: Path) -> None:
         for proc, _ in procs:  # never leave a child behind when the test fails
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+                proc.wait(WAIT)
             if proc.stdin is not None:
                 proc.stdin.close()
     per_process = [[int(x) for x in out.read_text().split()] for _, out in procs]

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import SUBPROCESS_TIMEOUT
+
 pytest_plugins = ["pytester"]
 
-QUIET = ("-q", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+#: the inner runs' tests are bounded too (pytest-timeout), and so is a subprocess run as a whole
+QUIET = ("-q", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function",
+         "-o", "timeout=60")
 
 
 def run_ok(pytester: pytest.Pytester, source: str, *, passed: int, args: tuple[str, ...] = (),
@@ -17,7 +21,7 @@ def run_ok(pytester: pytest.Pytester, source: str, *, passed: int, args: tuple[s
     one process)."""
     pytester.makepyfile(source)
     if subprocess:
-        result = pytester.runpytest_subprocess(*QUIET, *args)
+        result = pytester.runpytest_subprocess(*QUIET, *args, timeout=SUBPROCESS_TIMEOUT)
     else:
         result = pytester.runpytest(*QUIET, *args)
     result.assert_outcomes(passed=passed)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import join_all
 from krakenwire.auth import Credentials, CredentialsError, Signer
 from krakenwire.clock import ManualClock
 from krakenwire.errors import (
@@ -253,8 +254,7 @@ def test_threads_share_a_client_and_nonces_arrive_in_order(server: FaultServer) 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert errors == []
     nonces = [c.nonce for c in server.calls_of("Balance")]
     assert len(nonces) == 200 and all(c.outcome == "ok" for c in server.calls)
@@ -443,8 +443,7 @@ def test_two_clients_of_one_key_share_nonces_and_order(server: FaultServer) -> N
     threads = [threading.Thread(target=work, args=(clients[i % 2],)) for i in range(6)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     nonces = [c.nonce for c in server.calls_of("Balance")]
     assert len(nonces) == 120 and nonces == sorted(nonces)
     assert all(c.outcome == "ok" for c in server.calls)

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from helpers import WAIT, bounded, http_session
 from krakenwire.nonce import NonceSource
 from krakenwire.protocol.rest import build_private
 from krakenwire.sandbox import MarketSettings, Sandbox, SandboxThread
@@ -79,7 +80,7 @@ def test_close_racing_submitters_leaves_no_future_pending(tmp_path: Path) -> Non
     store.start()
     futures: list[Any] = []
     refused = threading.Event()
-    go = threading.Barrier(5)
+    go = threading.Barrier(5, timeout=WAIT)
 
     def submitter(n: int) -> None:
         go.wait()
@@ -328,7 +329,7 @@ async def test_old_ladder_rows_are_purged_on_start(tmp_path: Path) -> None:
     assert ladder
     batch = Batch()
     batch.add_orders(ladder)  # what an older version persisted
-    await asyncio.wrap_future(core.store.submit(batch))
+    await bounded(asyncio.wrap_future(core.store.submit(batch)))
     await core.stop()
     assert Store(db).count("orders") == len(ladder)
     again = SandboxCore.open(_settings(db))
@@ -360,7 +361,7 @@ async def test_tokens_survive_a_restart_within_their_first_use_window(tmp_path: 
         creds = sb.credentials
         request = build_private(sb.rest_url, "GetWebSocketsToken", {}, api_key=creds.api_key,
                                 signer=creds.signer, nonce=NonceSource().next())
-        async with aiohttp.ClientSession() as http, http.post(
+        async with http_session() as http, http.post(
                 request.url, data=request.body, headers=request.headers) as reply:
             token = (await reply.json())["result"]["token"]
         revoked, _ = sb.core.gate.issue_token(sb.core.gate.key(creds.api_key))  # type: ignore
@@ -401,7 +402,7 @@ def _add_order(sb: Sandbox, nonce: int, **params: str) -> Any:
 async def test_client_gone_mid_request_the_order_stands_and_is_published(
         tmp_path: Path, blocker: Any) -> None:
     db = tmp_path / "s.db"
-    async with Sandbox(settings=_settings(db)) as sb, aiohttp.ClientSession() as http:
+    async with Sandbox(settings=_settings(db)) as sb, http_session() as http:
         feed = sb.core.listen(sb.demo_account)
         nonces = NonceSource()
         lock = blocker(db)
@@ -441,7 +442,7 @@ async def test_shutdown_with_a_commit_pending_acknowledges_and_keeps_it(
     db = tmp_path / "s.db"
     sb = Sandbox(settings=_settings(db))
     await sb.start()
-    async with aiohttp.ClientSession() as http:
+    async with http_session() as http:
         lock = blocker(db)
         request = _add_order(sb, NonceSource().next(), userref="5")
 

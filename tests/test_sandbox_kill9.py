@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from helpers import WAIT, read_line
 from krakenwire.auth import Signer
 from krakenwire.sandbox import Sandbox
 
@@ -71,7 +72,7 @@ def _start_sandbox(db: Path, creds_file: Path) -> tuple[subprocess.Popen[str], d
          "--credentials-file", str(creds_file), "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # printed once the sandbox serves
+    line = read_line(proc.stdout)  # printed once the sandbox serves
     if not line:
         raise AssertionError(f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}")
     return proc, json.loads(line)
@@ -111,7 +112,7 @@ def test_kill9_keeps_every_acknowledged_order(tmp_path: Path) -> None:
             client.wait(30)
         except subprocess.TimeoutExpired:
             client.kill()  # no stray client when the test fails
-            client.wait()
+            client.wait(WAIT)
         for p in (sandbox, client):
             for stream in (p.stdout, p.stderr):
                 if stream is not None:
@@ -162,7 +163,7 @@ def test_kill9_keeps_every_acknowledged_order(tmp_path: Path) -> None:
             sandbox2.wait(10)
         except subprocess.TimeoutExpired:
             sandbox2.kill()  # fails the returncode check below, leaves no stray process
-            sandbox2.wait()
+            sandbox2.wait(WAIT)
         for stream in (sandbox2.stdout, sandbox2.stderr):
             if stream is not None:
                 stream.close()

@@ -4,7 +4,6 @@ requests, with urllib3, and with krakenex (an unmodified third-party Kraken clie
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import re
@@ -19,13 +18,11 @@ import krakenex
 import pytest
 import urllib3
 
+from helpers import WAIT, SignedRest, http_session, next_nonce, signed_rest
 from krakenwire.auth import Credentials, Signer
 from krakenwire.sandbox import Sandbox, SandboxThread
 
 pytestmark = pytest.mark.timeout(60)
-
-_nonces = itertools.count(int(time.time() * 1000) * 1000)
-
 
 @pytest.fixture
 async def sb() -> AsyncIterator[Sandbox]:
@@ -33,44 +30,7 @@ async def sb() -> AsyncIterator[Sandbox]:
         yield sandbox
 
 
-class Raw:
-    """A tiny signed REST caller (form or JSON bodies) over aiohttp."""
-
-    def __init__(self, session: aiohttp.ClientSession, sb: Sandbox, creds: Credentials) -> None:
-        self.session, self.sb, self.creds = session, sb, creds
-
-    async def post(self, method: str, params: dict[str, Any] | None = None, *,
-                   as_json: bool = False, nonce: int | None = None,
-                   secret: str | None = None) -> dict[str, Any]:
-        data = {"nonce": next(_nonces) if nonce is None else nonce, **(params or {})}
-        if as_json:
-            body = json.dumps(data)
-            ctype = "application/json"
-        else:
-            body = urllib.parse.urlencode(data)
-            ctype = "application/x-www-form-urlencoded"
-        path = f"/0/private/{method}"
-        sig = Signer(secret or self.creds.api_secret).sign(path, data["nonce"], body)
-        async with self.session.post(
-                self.sb.rest_url + path, data=body.encode(),
-                headers={"API-Key": self.creds.api_key, "API-Sign": sig,
-                         "Content-Type": ctype}) as resp:
-            assert resp.status == 200
-            assert resp.headers["Content-Type"].startswith("application/json")
-            out: dict[str, Any] = await resp.json()
-            return out
-
-    async def ok(self, method: str, params: dict[str, Any] | None = None,
-                 **kw: Any) -> Any:
-        reply = await self.post(method, params, **kw)
-        assert reply["error"] == [], reply
-        return reply["result"]
-
-
-@pytest.fixture
-async def raw(sb: Sandbox) -> AsyncIterator[Raw]:
-    async with aiohttp.ClientSession() as session:
-        yield Raw(session, sb, sb.credentials)
+raw = signed_rest
 
 
 def _kraken(sb: Sandbox, creds: Credentials) -> krakenex.API:
@@ -88,7 +48,7 @@ def _kx(k: krakenex.API, method: str, data: dict[str, Any] | None = None) -> Any
     while int(time.time() * 1000) <= _last_ms[0]:
         pass
     _last_ms[0] = int(time.time() * 1000)
-    return k.query_private(method, data or {})
+    return k.query_private(method, data or {}, timeout=WAIT)
 
 
 def _fails(reply: dict[str, Any], error: str) -> None:
@@ -97,7 +57,7 @@ def _fails(reply: dict[str, Any], error: str) -> None:
 
 # --- public -------------------------------------------------------------------------------------
 async def test_public_endpoints(sb: Sandbox) -> None:
-    async with aiohttp.ClientSession() as s:
+    async with http_session() as s:
         async def get(path: str) -> Any:
             async with s.get(sb.rest_url + path) as r:
                 assert r.status == 200
@@ -157,12 +117,12 @@ async def test_krakenex_token_balance_and_auth_errors(sb: Sandbox) -> None:
     await asyncio.to_thread(drive)
 
 
-async def test_krakenex_after_a_bigger_nonce_is_refused(sb: Sandbox, raw: Raw) -> None:
+async def test_krakenex_after_a_bigger_nonce_is_refused(sb: Sandbox, raw: SignedRest) -> None:
     """Nonces are per key and only go up: once a nanosecond nonce was used, krakenex's
     millisecond nonces are replays (Kraken's documented trap)."""
     acct = sb.create_account({"USD": "3"})
     creds = sb.create_key(acct)
-    other = Raw(raw.session, sb, creds)
+    other = SignedRest(raw.session, sb, creds)
     assert await other.ok("Balance", nonce=time.time_ns()) == {"ZUSD": "3.0000"}
 
     def drive() -> None:
@@ -171,8 +131,8 @@ async def test_krakenex_after_a_bigger_nonce_is_refused(sb: Sandbox, raw: Raw) -
     await asyncio.to_thread(drive)
 
 
-async def test_replayed_nonce_and_signature_over_raw_bytes(raw: Raw) -> None:
-    n = next(_nonces)
+async def test_replayed_nonce_and_signature_over_raw_bytes(raw: SignedRest) -> None:
+    n = next_nonce()
     assert "ZUSD" in await raw.ok("Balance", nonce=n)
     _fails(await raw.post("Balance", nonce=n), "EAPI:Invalid nonce")
     _fails(await raw.post("Balance", nonce=n - 5), "EAPI:Invalid nonce")
@@ -180,7 +140,7 @@ async def test_replayed_nonce_and_signature_over_raw_bytes(raw: Raw) -> None:
     assert "ZUSD" in await raw.ok("Balance", as_json=True)
     # a body altered after signing is refused as an invalid key (§10)
     path = "/0/private/Balance"
-    n = next(_nonces)
+    n = next_nonce()
     sig = Signer(raw.creds.api_secret).sign(path, n, f"nonce={n}")
     async with raw.session.post(raw.sb.rest_url + path, data=f"nonce={n}&x=1",
                                 headers={"API-Key": raw.creds.api_key, "API-Sign": sig,
@@ -204,9 +164,9 @@ async def test_missing_permission(sb: Sandbox) -> None:
     await asyncio.to_thread(drive)
 
 
-async def test_rest_rate_limit_and_decay(sb: Sandbox, raw: Raw) -> None:
+async def test_rest_rate_limit_and_decay(sb: Sandbox, raw: SignedRest) -> None:
     acct = sb.create_account({"USD": "1"})
-    limited = Raw(raw.session, sb, sb.create_key(acct, tier="starter"))  # max 15, 0.33/s
+    limited = SignedRest(raw.session, sb, sb.create_key(acct, tier="starter"))  # max 15, 0.33/s
     for _ in range(15):
         await limited.ok("Balance")
     _fails(await limited.post("Balance"), "EAPI:Rate limit exceeded")
@@ -215,9 +175,9 @@ async def test_rest_rate_limit_and_decay(sb: Sandbox, raw: Raw) -> None:
     _fails(await limited.post("Balance"), "EAPI:Rate limit exceeded")
 
 
-async def test_lockout_after_burst_of_bad_signatures(sb: Sandbox, raw: Raw) -> None:
+async def test_lockout_after_burst_of_bad_signatures(sb: Sandbox, raw: SignedRest) -> None:
     acct = sb.create_account({"USD": "1"})
-    victim = Raw(raw.session, sb, sb.create_key(acct))
+    victim = SignedRest(raw.session, sb, sb.create_key(acct))
     wrong = Credentials("x", "B" * 88).api_secret
     threshold = sb.core.gate.settings.lockout_threshold
     for _ in range(threshold):
@@ -277,7 +237,7 @@ async def test_krakenex_add_query_cancel_and_fill(sb: Sandbox) -> None:
     assert result["cost"] > 0 and result["fee"] > 0
 
 
-async def test_order_errors_have_no_result(raw: Raw) -> None:
+async def test_order_errors_have_no_result(raw: SignedRest) -> None:
     base = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "1"}
     _fails(await raw.post("AddOrder", {**base, "pair": "NOPE", "price": "1"}),
            "EQuery:Unknown asset pair")
@@ -296,7 +256,7 @@ async def test_order_errors_have_no_result(raw: Raw) -> None:
     assert await raw.ok("OpenOrders") == {"open": {}}
 
 
-async def test_json_batch_amend_edit_and_cancel_by_cl_ord_id(raw: Raw) -> None:
+async def test_json_batch_amend_edit_and_cancel_by_cl_ord_id(raw: SignedRest) -> None:
     batch = await raw.ok("AddOrderBatch", {"pair": "XBTUSD", "orders": [
         {"ordertype": "limit", "type": "buy", "volume": "0.1", "price": "40000",
          "cl_ord_id": "alpha"},
@@ -330,7 +290,7 @@ async def test_json_batch_amend_edit_and_cancel_by_cl_ord_id(raw: Raw) -> None:
     assert await raw.ok("OpenOrders") == {"open": {}}
 
 
-async def test_resting_order_fills_when_market_moves(sb: Sandbox, raw: Raw) -> None:
+async def test_resting_order_fills_when_market_moves(sb: Sandbox, raw: SignedRest) -> None:
     async with raw.session.get(sb.rest_url + "/0/public/Ticker?pair=XBTUSD") as r:
         ask = Decimal((await r.json())["result"]["XXBTZUSD"]["a"][0])
     placed = await raw.ok("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "limit",
@@ -344,7 +304,7 @@ async def test_resting_order_fills_when_market_moves(sb: Sandbox, raw: Raw) -> N
     assert order["status"] == "closed" and order["vol_exec"] == "0.00100000"
 
 
-async def test_cancel_all_orders_after_fires(sb: Sandbox, raw: Raw) -> None:
+async def test_cancel_all_orders_after_fires(sb: Sandbox, raw: SignedRest) -> None:
     await raw.ok("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "limit",
                               "price": "30000", "volume": "0.01"})
     res = await raw.ok("CancelAllOrdersAfter", {"timeout": 60})
@@ -357,9 +317,9 @@ async def test_cancel_all_orders_after_fires(sb: Sandbox, raw: Raw) -> None:
     assert off["triggerTime"] == "0"
 
 
-async def test_trading_counter_and_open_order_cap(sb: Sandbox, raw: Raw) -> None:
+async def test_trading_counter_and_open_order_cap(sb: Sandbox, raw: SignedRest) -> None:
     acct = sb.create_account({"USD": "1000000"})
-    trader = Raw(raw.session, sb, sb.create_key(acct, tier="starter"))  # 60 max, 60 open
+    trader = SignedRest(raw.session, sb, sb.create_key(acct, tier="starter"))  # 60 max, 60 open
     order = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "10000",
              "volume": "0.001"}
     errors: list[str] = []
@@ -374,7 +334,7 @@ async def test_trading_counter_and_open_order_cap(sb: Sandbox, raw: Raw) -> None
 
 # --- admin API, faults, secrets -------------------------------------------------------------------
 async def test_admin_api(sb: Sandbox) -> None:
-    async with aiohttp.ClientSession() as s:
+    async with http_session() as s:
         async def call(method: str, path: str, body: Any = None) -> Any:
             async with s.request(method, sb.rest_url + path, json=body) as r:
                 return r.status, await r.json()
@@ -391,7 +351,7 @@ async def test_admin_api(sb: Sandbox) -> None:
         assert bal["balances"] == {"XXBT": "2.0000000000", "ZUSD": "5.0000"}
         status, faults = await call("POST", "/sandbox/faults", {"unavailable": True})
         assert faults["unavailable"] is True
-        raw = Raw(s, sb, Credentials(key["api_key"], key["api_secret"]))
+        raw = SignedRest(s, sb, Credentials(key["api_key"], key["api_secret"]))
         _fails(await raw.post("Balance"), "EService:Unavailable")
         await call("POST", "/sandbox/faults", {"unavailable": False})
         assert await raw.ok("Balance") == {"XXBT": "2.0000000000", "ZUSD": "5.0000"}
@@ -406,7 +366,7 @@ async def test_admin_api(sb: Sandbox) -> None:
         assert status == 200 and inv["invalidated"] >= 0
 
 
-async def test_secrets_never_logged_or_echoed(sb: Sandbox, raw: Raw,
+async def test_secrets_never_logged_or_echoed(sb: Sandbox, raw: SignedRest,
                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     token = (await raw.ok("GetWebSocketsToken"))["token"]
@@ -419,14 +379,14 @@ async def test_secrets_never_logged_or_echoed(sb: Sandbox, raw: Raw,
 
 def test_sandbox_thread_with_urllib3() -> None:
     with SandboxThread(manual_clock=True) as sb:
-        http = urllib3.PoolManager()
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(total=WAIT))
         reply = json.loads(http.request("GET", sb.rest_url + "/0/public/Time").data)
         assert reply["result"]["unixtime"] == int(sb.clock.now())
         creds = sb.credentials
         acct = sb.create_account({"ETH": "3"})
         other = sb.create_key(acct)
         assert other.api_key != creds.api_key
-        n = next(_nonces)
+        n = next_nonce()
         body = f"nonce={n}"
         sig = Signer(other.api_secret).sign("/0/private/Balance", n, body)
         reply = json.loads(http.request(
@@ -556,7 +516,7 @@ async def test_python_kraken_sdk_against_the_sandbox(sb: Sandbox) -> None:
     await asyncio.to_thread(drive)
 
 
-async def test_gtd_expiry_and_relative_times(sb: Sandbox, raw: Raw) -> None:
+async def test_gtd_expiry_and_relative_times(sb: Sandbox, raw: SignedRest) -> None:
     placed = await raw.ok("AddOrder", {"pair": "ETHUSD", "type": "sell", "ordertype": "limit",
                                        "price": "9000", "volume": "0.5", "timeinforce": "GTD",
                                        "expiretm": "+30"})
@@ -601,7 +561,7 @@ def test_form_and_json_bodies_parse_to_the_same_params() -> None:
     assert parse_body(b"txid=a&txid=b", "")["txid"] == ["a", "b"]
 
 
-async def test_relative_prices_and_escaped_slashes(sb: Sandbox, raw: Raw) -> None:
+async def test_relative_prices_and_escaped_slashes(sb: Sandbox, raw: SignedRest) -> None:
     last = sb.core.exchange.last_price("XXBTZUSD")
     placed = await raw.ok("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "limit",
                                        "price": "-10%", "volume": "0.01", "validate": True})
@@ -619,7 +579,7 @@ async def test_relative_prices_and_escaped_slashes(sb: Sandbox, raw: Raw) -> Non
     assert json.loads(text)["result"]["XXBTZUSD"]["wsname"] == "XBT/USD"
 
 
-async def test_ohlc_and_spread_after_trades(sb: Sandbox, raw: Raw) -> None:
+async def test_ohlc_and_spread_after_trades(sb: Sandbox, raw: SignedRest) -> None:
     await raw.ok("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market",
                               "volume": "0.01"})
     async with raw.session.get(sb.rest_url + "/0/public/OHLC?pair=XBTUSD") as r:
@@ -632,7 +592,7 @@ async def test_ohlc_and_spread_after_trades(sb: Sandbox, raw: Raw) -> None:
     assert Decimal(spread[2]) > Decimal(spread[1])
 
 
-async def test_rest_faults_proxy_error_and_drop_before_reply(sb: Sandbox, raw: Raw) -> None:
+async def test_rest_faults_proxy_error_and_drop_before_reply(sb: Sandbox, raw: SignedRest) -> None:
     sb.core.faults.rest_http_status = 520
     async with raw.session.get(sb.rest_url + "/0/public/Time") as r:
         assert r.status == 520 and r.content_type == "text/html"
@@ -646,7 +606,7 @@ async def test_rest_faults_proxy_error_and_drop_before_reply(sb: Sandbox, raw: R
     assert [o["cl_ord_id"] for o in opened.values()] == ["lost"]  # it was placed
 
 
-async def test_trade_volume_open_positions_and_stats(sb: Sandbox, raw: Raw) -> None:
+async def test_trade_volume_open_positions_and_stats(sb: Sandbox, raw: SignedRest) -> None:
     await raw.ok("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market",
                               "volume": "0.01"})
     vol = await raw.ok("TradeVolume", {"pair": "XBTUSD"})

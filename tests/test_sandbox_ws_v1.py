@@ -13,25 +13,21 @@ import contextlib
 import itertools
 import json
 import logging
-import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import pytest
 import websockets
 from hypothesis import given
 from hypothesis import strategies as st
 
-from krakenwire.auth import Credentials
+from helpers import SignedRest, bounded, signed_rest, ws_open
 from krakenwire.protocol import v1
 from krakenwire.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(60)
 
-_nonces = itertools.count(int(time.time() * 1000) * 1000)
 HEARTBEAT = '{"event":"heartbeat"}'
 
 
@@ -46,39 +42,7 @@ async def sb() -> AsyncIterator[Sandbox]:
         yield sandbox
 
 
-class Rest:
-    """Signed private REST calls (form bodies) with one set of credentials."""
-
-    def __init__(self, session: aiohttp.ClientSession, sb: Sandbox, creds: Credentials) -> None:
-        self.session, self.sb, self.creds = session, sb, creds
-
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = {"nonce": next(_nonces), **(params or {})}
-        body = urllib.parse.urlencode(data)
-        path = f"/0/private/{method}"
-        sig = self.creds.signer.sign(path, data["nonce"], body)
-        async with self.session.post(
-                self.sb.rest_url + path, data=body.encode(),
-                headers={"API-Key": self.creds.api_key, "API-Sign": sig,
-                         "Content-Type": "application/x-www-form-urlencoded"}) as resp:
-            out: dict[str, Any] = await resp.json()
-            return out
-
-    async def ok(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = await self.call(method, params)
-        assert reply["error"] == [], reply
-        return reply["result"]
-
-    async def token(self) -> str:
-        result = await self.ok("GetWebSocketsToken")
-        token: str = result["token"]
-        return token
-
-
-@pytest.fixture
-async def rest(sb: Sandbox) -> AsyncIterator[Rest]:
-    async with aiohttp.ClientSession() as session:
-        yield Rest(session, sb, sb.credentials)
+rest = signed_rest
 
 
 class Conn:
@@ -113,7 +77,7 @@ class Conn:
 @contextlib.asynccontextmanager
 async def opened(url: str) -> AsyncIterator[Conn]:
     """``async with opened(url) as conn``: a raw websockets connection wrapped in Conn."""
-    async with websockets.connect(url) as ws:
+    async with ws_open(url) as ws:
         yield Conn(ws)
 
 
@@ -139,33 +103,33 @@ def is_channel(name: str) -> Callable[[Any], bool]:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_greeting_ping_and_heartbeat(sb: Sandbox, rest: Rest) -> None:
+async def test_greeting_ping_and_heartbeat(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
-    async with websockets.connect(sb.ws_auth_v1_url) as ws:
-        greeting = await ws.recv()
+    async with ws_open(sb.ws_auth_v1_url) as ws:
+        greeting = await bounded(ws.recv())
         status = v1.parse_message(greeting)
         assert isinstance(status, v1.SystemStatus)
         assert 0 <= status.connection_id < 2**64
         assert greeting == (f'{{"connectionID":{status.connection_id},"event":"systemStatus",'
                             f'"status":"online","version":"1.9.1"}}')
         await ws.send('{"event":"ping","reqid":42}')
-        assert await ws.recv() == '{"event":"pong","reqid":42}'
+        assert await bounded(ws.recv()) == '{"event":"pong","reqid":42}'
         await ws.send('{"event":"ping"}')
-        assert await ws.recv() == '{"event":"pong"}'
+        assert await bounded(ws.recv()) == '{"event":"pong"}'
         # not JSON / unknown event
         await ws.send("hello")
-        assert await ws.recv() == '{"errorMessage":"Malformed request","event":"error"}'
+        assert await bounded(ws.recv()) == '{"errorMessage":"Malformed request","event":"error"}'
         await ws.send('{"event":"shout"}')
-        assert await ws.recv() == '{"errorMessage":"Unsupported event","event":"error"}'
+        assert await bounded(ws.recv()) == '{"errorMessage":"Unsupported event","event":"error"}'
         # once subscribed, a quiet connection gets heartbeats (~1 s of real time)
         await ws.send(json.dumps({"event": "subscribe",
                                   "subscription": {"name": "openOrders", "token": token}}))
-        await ws.recv()  # ack
-        await ws.recv()  # snapshot
+        await bounded(ws.recv())  # ack
+        await bounded(ws.recv())  # snapshot
         assert await asyncio.wait_for(ws.recv(), 5) == HEARTBEAT
 
 
-async def test_engine_status_change_is_announced(sb: Sandbox, rest: Rest) -> None:
+async def test_engine_status_change_is_announced(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -184,7 +148,8 @@ async def test_engine_status_change_is_announced(sb: Sandbox, rest: Rest) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-async def test_documented_open_orders_lifecycle_byte_for_byte(sb: Sandbox, rest: Rest) -> None:
+async def test_documented_open_orders_lifecycle_byte_for_byte(sb: Sandbox,
+                                                              rest: SignedRest) -> None:
     token = await rest.token()
     now = sb.clock.now()
     async with opened(sb.ws_auth_v1_url) as conn:
@@ -240,7 +205,7 @@ async def test_documented_open_orders_lifecycle_byte_for_byte(sb: Sandbox, rest:
 
 
 async def test_market_order_fills_on_open_orders_and_own_trades(sb: Sandbox,
-                                                                rest: Rest) -> None:
+                                                                rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -292,7 +257,7 @@ async def test_market_order_fills_on_open_orders_and_own_trades(sb: Sandbox,
         assert await conn.recv_json() == {"event": "pong", "reqid": 1}
 
 
-async def test_ack_after_events_setting_reverses_the_order(sb: Sandbox, rest: Rest) -> None:
+async def test_ack_after_events_setting_reverses_the_order(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     sb.core.faults.ws_ack_after_events = True
     async with opened(sb.ws_auth_v1_url) as conn:
@@ -313,7 +278,7 @@ async def test_ack_after_events_setting_reverses_the_order(sb: Sandbox, rest: Re
 # --------------------------------------------------------------------------------------------
 
 
-async def test_bad_token_and_public_path_refusals(sb: Sandbox, rest: Rest) -> None:
+async def test_bad_token_and_public_path_refusals(sb: Sandbox, rest: SignedRest) -> None:
     bogus = "nmc39wCfFqn0mirRrpHMFOu0xfq4VVghFy+UPzpVcJo"
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -348,7 +313,7 @@ async def test_bad_token_and_public_path_refusals(sb: Sandbox, rest: Rest) -> No
             'Try ws-auth.kraken.com","event":"cancelAllStatus","status":"error"}')
 
 
-async def test_order_validation_errors(sb: Sandbox, rest: Rest) -> None:
+async def test_order_validation_errors(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     base = {"event": "addOrder", "token": token, "type": "buy", "pair": "XBT/USD",
             "ordertype": "limit", "price": "30000", "volume": "0.01"}
@@ -367,7 +332,7 @@ async def test_order_validation_errors(sb: Sandbox, rest: Rest) -> None:
                                               "reqid": i, "status": "error"}
         # a key without the trade permission
         acct = sb.create_account({"USD": "1000"})
-        viewer = Rest(rest.session, sb, sb.create_key(acct, permissions=(
+        viewer = SignedRest(rest.session, sb, sb.create_key(acct, permissions=(
             "websocket", "query_orders", "query_funds")))
         vtoken = await viewer.token()
         await conn.send({**base, "token": vtoken})
@@ -384,7 +349,7 @@ async def test_order_validation_errors(sb: Sandbox, rest: Rest) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_amend_edit_cancel_all_and_dead_man_switch(sb: Sandbox, rest: Rest) -> None:
+async def test_amend_edit_cancel_all_and_dead_man_switch(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -445,7 +410,7 @@ async def test_amend_edit_cancel_all_and_dead_man_switch(sb: Sandbox, rest: Rest
 # --------------------------------------------------------------------------------------------
 
 
-async def test_v1_order_shows_in_rest_and_rest_order_on_v1(sb: Sandbox, rest: Rest) -> None:
+async def test_v1_order_shows_in_rest_and_rest_order_on_v1(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -476,7 +441,7 @@ async def test_v1_order_shows_in_rest_and_rest_order_on_v1(sb: Sandbox, rest: Re
         assert gone[0][0][rest_txid]["status"] == "canceled"
 
 
-async def test_v1_order_on_v2_executions_and_v2_order_on_v1(sb: Sandbox, rest: Rest) -> None:
+async def test_v1_order_on_v2_executions_and_v2_order_on_v1(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v2_url) as v2, opened(sb.ws_auth_v1_url) as conn:
         await v2.recv()  # status greeting
@@ -509,7 +474,7 @@ async def test_v1_order_on_v2_executions_and_v2_order_on_v1(sb: Sandbox, rest: R
         assert entry["descr"]["order"] == "sell 0.00400000 XBT/USD @ limit 99000.00000"
 
 
-async def test_token_binding_follows_subscriptions(sb: Sandbox, rest: Rest) -> None:
+async def test_token_binding_follows_subscriptions(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -525,7 +490,7 @@ async def test_token_binding_follows_subscriptions(sb: Sandbox, rest: Rest) -> N
         assert (await conn.recv_json())["errorMessage"] == "ESession:Invalid session"
 
 
-async def test_invalidated_tokens_end_subscriptions(sb: Sandbox, rest: Rest) -> None:
+async def test_invalidated_tokens_end_subscriptions(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -538,7 +503,7 @@ async def test_invalidated_tokens_end_subscriptions(sb: Sandbox, rest: Rest) -> 
                        "subscription": {"name": "ownTrades"}}
 
 
-async def test_token_never_logged(sb: Sandbox, rest: Rest,
+async def test_token_never_logged(sb: Sandbox, rest: SignedRest,
                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     token = await rest.token()
@@ -677,7 +642,7 @@ def test_builders_match_recorded_shapes() -> None:
     assert v1.encode(v1.system_status(8917087679770238719)) == RECORDED[0].encode()
 
 
-async def test_consolidate_taker_merges_one_orders_fills(sb: Sandbox, rest: Rest) -> None:
+async def test_consolidate_taker_merges_one_orders_fills(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as merged, opened(sb.ws_auth_v1_url) as each:
         for conn, options in ((merged, {}), (each, {"consolidate_taker": False})):
@@ -723,20 +688,20 @@ def test_consolidate_taker_keeps_totals(parts: list[tuple[str, bool, int, int]])
         assert a.maker or b.maker or a.order_id != b.order_id
 
 
-async def test_idle_private_connection_is_closed(sb: Sandbox, rest: Rest) -> None:
-    async with websockets.connect(sb.ws_auth_v1_url) as ws:
-        await ws.recv()
+async def test_idle_private_connection_is_closed(sb: Sandbox, rest: SignedRest) -> None:
+    async with ws_open(sb.ws_auth_v1_url) as ws:
+        await bounded(ws.recv())
         await sb.advance(61)  # a minute of the sandbox clock without a private subscription
         with pytest.raises(websockets.ConnectionClosed):
             while True:
                 await asyncio.wait_for(ws.recv(), 5)
 
 
-async def test_drop_before_reply_fault_keeps_the_order(sb: Sandbox, rest: Rest) -> None:
+async def test_drop_before_reply_fault_keeps_the_order(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     sb.core.faults.ws_drop_before_reply = True
-    async with websockets.connect(sb.ws_auth_v1_url) as ws:
-        await ws.recv()
+    async with ws_open(sb.ws_auth_v1_url) as ws:
+        await bounded(ws.recv())
         await ws.send(json.dumps({"event": "addOrder", "token": token, "ordertype": "limit",
                                   "type": "buy", "pair": "XBT/USD", "price": "30000",
                                   "volume": "0.01", "cl_ord_id": "lost-reply"}))
@@ -783,7 +748,7 @@ def test_rendered_entries_decode_exactly(ordertype: str, pair: str, volume: Deci
                                                "userref"]
 
 
-async def test_validate_only_order_is_not_placed(sb: Sandbox, rest: Rest) -> None:
+async def test_validate_only_order_is_not_placed(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()
@@ -835,7 +800,7 @@ def test_order_request_follows_rest_rules() -> None:
         assert info.value.error == error
 
 
-async def test_amend_with_relative_price(sb: Sandbox, rest: Rest) -> None:
+async def test_amend_with_relative_price(sb: Sandbox, rest: SignedRest) -> None:
     token = await rest.token()
     async with opened(sb.ws_auth_v1_url) as conn:
         await conn.recv()

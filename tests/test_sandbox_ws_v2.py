@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import zlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import get_token, http_session, rest_private
 from krakenwire.protocol.naming import PAIRS
 from krakenwire.sandbox import Sandbox
 
@@ -27,28 +27,6 @@ LIMIT_FAR = 1000.0  # a BTC/USD buy price far below the sandbox market (rests, n
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-async def rest_private(http: aiohttp.ClientSession, sb: Sandbox, method: str,
-                       **params: Any) -> Any:
-    """A signed private REST call (form body) against the sandbox; returns the envelope."""
-    creds = sb.credentials
-    nonce = str(time.time_ns())
-    body = "&".join([f"nonce={nonce}", *(f"{k}={v}" for k, v in params.items())])
-    path = f"/0/private/{method}"
-    sig = creds.signer.sign(path, nonce, body)
-    async with http.post(sb.rest_url + path, data=body, headers={
-        "API-Key": creds.api_key, "API-Sign": sig,
-        "Content-Type": "application/x-www-form-urlencoded"}) as resp:
-        return await resp.json()
-
-
-async def get_token(http: aiohttp.ClientSession, sb: Sandbox) -> str:
-    env = await rest_private(http, sb, "GetWebSocketsToken")
-    assert env["error"] == []
-    token = env["result"]["token"]
-    assert isinstance(token, str) and len(token) == 43
-    return token
 
 
 class Conn:
@@ -112,7 +90,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with http_session() as session:
         yield session
 
 
@@ -472,7 +450,7 @@ async def test_no_heartbeat_switch(sb: Sandbox, http: aiohttp.ClientSession) -> 
 
 
 async def test_idle_connection_closed_after_a_minute() -> None:
-    async with Sandbox(manual_clock=True) as sb, aiohttp.ClientSession() as http:
+    async with Sandbox(manual_clock=True) as sb, http_session() as http:
         token = await get_token(http, sb)
         idle = await connect(http, sb.ws_auth_v2_url)
         busy = await subscribed(http, sb, token, "executions")
@@ -635,7 +613,7 @@ async def test_amended_report_and_order_status_false(sb: Sandbox,
 
 
 async def test_stop_loss_trigger_reports_and_public_updates() -> None:
-    async with Sandbox(manual_clock=True) as sb, aiohttp.ClientSession() as http:
+    async with Sandbox(manual_clock=True) as sb, http_session() as http:
         token = await get_token(http, sb)
         conn = await subscribed(http, sb, token, "executions")
         pub = await connect(http, sb.ws_public_v2_url)
@@ -778,7 +756,7 @@ async def test_rest_orders_stream_on_executions(sb: Sandbox,
 
 
 async def test_token_first_use_window_and_kept_alive_by_subscription() -> None:
-    async with Sandbox(manual_clock=True) as sb, aiohttp.ClientSession() as http:
+    async with Sandbox(manual_clock=True) as sb, http_session() as http:
         unused = await get_token(http, sb)
         used = await get_token(http, sb)
         holder = await subscribed(http, sb, used, "executions")

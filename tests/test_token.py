@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from helpers import join_all
 from krakenwire.clock import ManualClock
 from krakenwire.errors import PermissionDenied
 from krakenwire.rest import AsyncKrakenClient, KrakenClient
@@ -80,8 +81,7 @@ def test_single_flight_threads(server: FaultServer) -> None:
         t.start()
     server.wait_calls(METHOD, 1)
     server.release()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert len(results) == 8 and len({r.token for r in results}) == 1
     assert len(server.calls_of(METHOD)) == 1
 

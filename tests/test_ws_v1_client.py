@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,21 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import (
+    FAST,
+    RecordingProvider,
+    StaticTokens,
+    assert_lost_reply_reconciled,
+    assert_no_secret_in,
+    assert_resynced_after_a_drop,
+    assert_token_refreshed_in_place,
+    assert_view_matches_rest,
+    quiet_sandbox,
+    sandbox_client,
+    serving,
+    until,
+    until_true,
+)
 from krakenwire import PrivateSocketV1
 from krakenwire.errors import (
     InsufficientFunds,
@@ -34,7 +48,7 @@ from krakenwire.orders_v1 import report_from_v1, v2_status
 from krakenwire.protocol import v1
 from krakenwire.rest import AsyncKrakenClient
 from krakenwire.sandbox import Sandbox, Settings
-from krakenwire.token import TokenProvider, WebSocketToken
+from krakenwire.token import TokenProvider
 from krakenwire.ws.connection import ConnectionSettings
 from krakenwire.ws.events import (
     Authenticated,
@@ -44,15 +58,12 @@ from krakenwire.ws.events import (
     RateLimitWarning,
     Reconnecting,
     Subscribed,
-    TokenRefreshed,
 )
 from krakenwire.ws.v1 import CancelResult, default_v1_url
 from krakenwire.ws.v2 import PrivateSocket
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = ConnectionSettings(backoff_initial=0.05, backoff_max=0.2, open_timeout=5.0,
-                          connect_timeout=5.0)
 
 # --------------------------------------------------------------------------------------------
 # pure: v1 entries for the view
@@ -166,18 +177,8 @@ def test_cancel_replies_go_to_their_ids_in_order_or_by_name() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    # no simulated market: nothing trades unless a test makes it
-    async with Sandbox(settings=Settings(market=False)) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-async def rest(sb: Sandbox) -> AsyncIterator[AsyncKrakenClient]:
-    async with AsyncKrakenClient(sb.credentials, base_url=sb.rest_url,
-                                 rate_limit=None) as client:
-        yield client
+sb = quiet_sandbox
+rest = sandbox_client
 
 
 def socket_for(sb: Sandbox, **kw: Any) -> PrivateSocketV1:
@@ -186,37 +187,8 @@ def socket_for(sb: Sandbox, **kw: Any) -> PrivateSocketV1:
     return PrivateSocketV1(credentials=sb.credentials, rest_url=sb.rest_url, **kw)
 
 
-async def until(stream: AsyncIterator[Any], predicate: Callable[[Any], bool],
-                timeout: float = 5.0) -> Any:
-    """The first item of ``stream`` matching ``predicate`` (fails after ``timeout``)."""
-    async with asyncio.timeout(timeout):
-        async for item in stream:
-            if predicate(item):
-                return item
-    raise AssertionError("stream ended")
-
-
-async def until_true(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until ``condition()`` holds (re-checked as the loop runs)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 def entries_of(txid: str) -> Callable[[Any], bool]:
     return lambda f: isinstance(f, v1.OpenOrders) and any(oid == txid for oid, _ in f.orders)
-
-
-async def assert_view_matches_rest(ws: PrivateSocketV1 | PrivateSocket,
-                                   rest: AsyncKrakenClient) -> None:
-    remote = await rest.open_orders()
-    assert ws.open_orders.ids() == set(remote)
-    for txid, info in remote.items():
-        mine = ws.open_orders[txid]
-        assert mine.cl_ord_id == info.cl_ord_id
-        assert mine.order_qty == info.volume
-        assert mine.cum_qty == info.volume_executed
-        assert info.price is None or mine.limit_price == info.price
 
 
 async def test_subscribe_place_amend_cancel(sb: Sandbox, rest: AsyncKrakenClient) -> None:
@@ -445,13 +417,7 @@ async def test_drop_midstream_reconnects_and_resyncs_the_view(
         sb.core.faults.ws_drop_midstream = True  # the next live frame is lost with the socket
         await rest.add_order("XBTUSD", "buy", "limit", "0.01", price="1000",
                              cl_ord_id="while-away")
-        rec = await until(ws.events(), lambda e: isinstance(e, Reconnecting))
-        assert rec.attempt == 1 and rec.delay <= 0.2
-        await until(ws.events(), lambda e: isinstance(e, Subscribed) and e.resubscribed)
-        resync = await until(ws.open_orders_feed(), lambda f: isinstance(f, OrdersResync))
-        assert [o.cl_ord_id for o in resync.appeared] == ["while-away"]
-        assert ws.connections == 2
-        await assert_view_matches_rest(ws, rest)
+        await assert_resynced_after_a_drop(ws, rest, ws.open_orders_feed(), "while-away")
         assert (await ws.cancel_all()).count == 1  # and the new socket trades
         await until_true(lambda: len(ws.open_orders) == 0)
         await assert_view_matches_rest(ws, rest)
@@ -465,16 +431,7 @@ async def test_drop_before_reply_is_outcome_unknown_then_reconciled(
             await ws.add_order(pair="XBT/USD", type="buy", ordertype="limit",
                                volume="0.01", price="1000", cl_ord_id="maybe")
         assert unknown.value.cl_ord_id == "maybe" and unknown.value.method == "addOrder"
-        event = await until(ws.events(), lambda e: isinstance(e, OrderOutcomeUnknownEvent))
-        assert event.cl_ord_id == "maybe"
-        found = await ws.reconcile("maybe")
-        assert found.status == "open" and found.order is not None
-        assert found.order.order_qty == Decimal("0.01")
-        assert ws.connections == 2
-        remote = await rest.open_orders()
-        assert [o.cl_ord_id for o in remote.values()] == ["maybe"]  # placed once, not twice
-        await assert_view_matches_rest(ws, rest)
-        assert (await ws.reconcile("never-sent")).status == "not_found"
+        await assert_lost_reply_reconciled(ws, rest, "maybe")
 
 
 async def test_reply_timeout_on_a_live_socket_is_reconciled_from_a_fresh_snapshot(
@@ -498,12 +455,7 @@ async def test_invalidated_tokens_resubscribe_on_the_same_socket(
         first = provider.current
         assert first is not None
         assert sb.core.gate.invalidate_tokens() >= 1
-        refreshed = await until(ws.events(), lambda e: isinstance(e, TokenRefreshed))
-        assert "invalid session" in refreshed.reason
-        await until(ws.events(), lambda e: isinstance(e, Subscribed) and e.resubscribed)
-        await until_true(lambda: ws.ready and len(ws._subscribed) == 2)
-        assert ws.connections == 1
-        assert provider.current is not None and provider.current.token != first.token
+        await assert_token_refreshed_in_place(ws, provider, first)
         ack = await ws.add_order(pair="XBT/USD", type="buy", ordertype="limit",
                                  volume="0.01", price="1000")
         await until_true(lambda: str(ack.txid) in ws.open_orders)
@@ -522,19 +474,6 @@ async def test_no_heartbeats_the_watchdog_pings_and_the_session_lives(
                                  volume="0.01", price="1000")
         await until_true(lambda: str(ack.txid) in ws.open_orders)
         await assert_view_matches_rest(ws, rest)
-
-
-class _StaticTokens:
-    """A token source for the silent server (it accepts any token)."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-
-    async def get_websockets_token(self) -> WebSocketToken:
-        token = f"{len(self.issued):02d}" + "Q" * 41
-        self.issued.append(token)
-        now = time.time()
-        return WebSocketToken(token=token, expires_at=now + 900, issued_at=now)
 
 
 @pytest.fixture
@@ -557,17 +496,8 @@ async def silent_server() -> AsyncIterator[tuple[str, list[int]]]:
                 await ws.send_bytes(v1.encode(v1.data_frame(name, [], 1)))
         return ws
 
-    app = web.Application()
-    app.router.add_get("/ws-auth", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}/ws-auth", connections
-    finally:
-        await runner.cleanup()
+    async with serving("/ws-auth", handler) as url:
+        yield url, connections
 
 
 async def test_a_silent_connection_is_dropped_by_the_watchdog(
@@ -575,7 +505,7 @@ async def test_a_silent_connection_is_dropped_by_the_watchdog(
     url, connections = silent_server
     dog = ConnectionSettings(ping_after=0.05, stale_after=0.3, backoff_initial=0.05,
                              backoff_max=0.1)
-    provider = TokenProvider(_StaticTokens())
+    provider = TokenProvider(StaticTokens())
     async with PrivateSocketV1(token_provider=provider, url=url, settings=dog) as ws:
         rec = await until(ws.events(), lambda e: isinstance(e, Reconnecting))
         assert "no data, heartbeat or pong" in rec.reason
@@ -587,7 +517,7 @@ async def test_a_silent_connection_is_dropped_by_the_watchdog(
 async def test_every_await_ends_even_when_replies_never_come(
         silent_server: tuple[str, list[int]]) -> None:
     url, _ = silent_server
-    async with PrivateSocketV1(token_provider=TokenProvider(_StaticTokens()), url=url,
+    async with PrivateSocketV1(token_provider=TokenProvider(StaticTokens()), url=url,
                                settings=FAST) as ws:
         with pytest.raises(OrderOutcomeUnknown) as unknown:
             await ws.add_order(pair="XBT/USD", type="buy", ordertype="limit",
@@ -608,21 +538,10 @@ async def test_every_await_ends_even_when_replies_never_come(
 # --- secrets --------------------------------------------------------------------------------
 
 
-class _RecordingProvider(TokenProvider):
-    def __init__(self, client: Any) -> None:
-        super().__init__(client)
-        self.seen: list[str] = []
-
-    async def aget(self) -> WebSocketToken:
-        token = await super().aget()
-        self.seen.append(token.token)
-        return token
-
-
 async def test_no_token_or_secret_in_logs_reprs_events_or_errors(
         sb: Sandbox, rest: AsyncKrakenClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    provider = _RecordingProvider(rest)
+    provider = RecordingProvider(rest)
     shown: list[str] = []
     async with PrivateSocketV1(token_provider=provider, url=sb.ws_auth_v1_url,
                                settings=FAST) as ws:
@@ -641,11 +560,9 @@ async def test_no_token_or_secret_in_logs_reprs_events_or_errors(
                   repr(v1.AddOrder(ordertype="limit", type="buy", pair="XBT/USD",
                                    token=provider.seen[-1]))]
     shown += [repr(e) for e in [e async for e in ws.events()]]
-    assert len(set(provider.seen)) >= 2  # the first token, and its replacement(s)
     text = caplog.text + "\n".join(shown)
     assert "reconnecting" in text.lower()  # the log did record the story
-    for secret in [*provider.seen, sb.credentials.api_secret]:
-        assert secret not in text
+    assert_no_secret_in(text, provider, sb)
 
 
 # --- more orderings and failures ------------------------------------------------------------
@@ -708,7 +625,7 @@ async def test_slow_reader_gets_a_gap_but_the_view_stays_right(
 async def test_a_cancelled_add_order_is_reported_as_outcome_unknown(
         silent_server: tuple[str, list[int]]) -> None:
     url, _ = silent_server
-    async with PrivateSocketV1(token_provider=TokenProvider(_StaticTokens()), url=url,
+    async with PrivateSocketV1(token_provider=TokenProvider(StaticTokens()), url=url,
                                settings=FAST) as ws:
         task = asyncio.ensure_future(ws.add_order(
             pair="XBT/USD", type="buy", ordertype="limit", volume="0.01", price="1000",
@@ -765,23 +682,14 @@ async def recording_server() -> AsyncIterator[tuple[str, list[Any]]]:
                     descr="buy 0.01000000 XBTUSD @ limit 1000")))
         return ws
 
-    app = web.Application()
-    app.router.add_get("/ws-auth", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}/ws-auth", frames
-    finally:
-        await runner.cleanup()
+    async with serving("/ws-auth", handler) as url:
+        yield url, frames
 
 
 async def test_frames_sent_follow_kraken_and_an_unreadable_update_brings_a_snapshot(
         recording_server: tuple[str, list[Any]]) -> None:
     url, frames = recording_server
-    tokens = _StaticTokens()
+    tokens = StaticTokens()
     async with PrivateSocketV1(token_provider=TokenProvider(tokens), url=url,
                                settings=FAST) as ws:
         assert ws.connection_id == 2**64 - 1  # a uint64, not squeezed through a float
