@@ -276,6 +276,16 @@ class ExchangeMachine(RuleBasedStateMachine):
                 k: v for k, v in acct.balances.items() if v}
 
     @invariant()
+    def open_counts_exact(self) -> None:
+        """The per-(account, pair) open-order count equals a scan of the open orders."""
+        if not self.start:
+            return
+        for a in self.ex.accounts():
+            for pid in self.ex.pairs:
+                assert self.ex.open_count(a.id, pid) == sum(
+                    1 for o in self.ex.open_orders(a.id) if o.pair == pid), (a.id, pid)
+
+    @invariant()
     def book_not_crossed(self) -> None:
         if not self.start:
             return

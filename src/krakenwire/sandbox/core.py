@@ -27,6 +27,10 @@ INTERFACE CONTRACT (used by REST, WS v1 and WS v2):
   If the commit fails, times out or the caller is cancelled meanwhile, the events are still
   published (once the write settles) before the exception propagates: the feeds never miss
   what the exchange did.
+* ``exclusive()`` / ``shared()`` — async context managers (an :class:`OperationGate`) to hold
+  around ``run`` and the publishing of its events: a tick holds it exclusively, so no tick's
+  events come between an operation and its own; shared holders (REST, WS v1 trading) still
+  run alongside each other and share their commits; WS v2 trading holds it exclusively.
 * ``async tick()`` — ``exchange.tick()`` now, commit, publish. A background task (``start()`` /
   ``async stop()``) calls it every ``settings.tick_interval`` s on the real clock (the simulated
   market's own ladder and internal matches are not persisted, so an idle sandbox writes
@@ -54,7 +58,8 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -69,7 +74,7 @@ from krakenwire.sandbox.market import MarketSettings
 from krakenwire.sandbox.model import Account, BalanceEvent, Event, OrderEvent
 from krakenwire.sandbox.store import Batch, KeyRow, Store, StoreError, TokenRow
 
-__all__ = ["DEMO_BALANCES", "Faults", "Listener", "SandboxCore", "Settings"]
+__all__ = ["DEMO_BALANCES", "Faults", "Listener", "OperationGate", "SandboxCore", "Settings"]
 
 log = logging.getLogger("krakenwire.sandbox")
 
@@ -158,6 +163,91 @@ class Settings:
     shutdown_timeout: float = 10.0
 
 
+class OperationGate:
+    """Shared / exclusive access to the exchange between an operation's execution and the
+    publishing of its events, granted first come, first served (a waiting exclusive holder
+    is not overtaken by later shared ones, so ticks are never starved).
+
+    Exclusive holders (ticks, WS v2 trading) run alone; shared holders (REST trading, WS v1
+    trading) run alongside each other, so that their commits are grouped, but never alongside
+    an exclusive one: no tick's events are published between a shared operation's execution
+    and its own events. ``async with gate.shared():`` / ``async with gate.exclusive():``.
+    """
+
+    def __init__(self) -> None:
+        self._shared = 0
+        self._exclusive = False
+        self._waiting: deque[tuple[bool, asyncio.Future[None]]] = deque()
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        """Hold the gate alongside other shared holders."""
+        await self._acquire(False)
+        try:
+            yield
+        finally:
+            self._release(False)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the gate alone."""
+        await self._acquire(True)
+        try:
+            yield
+        finally:
+            self._release(True)
+
+    def locked(self) -> bool:
+        """True while anyone holds the gate."""
+        return self._exclusive or self._shared > 0
+
+    def _free_for(self, exclusive: bool) -> bool:
+        return not self._exclusive and (not exclusive or self._shared == 0)
+
+    def _take(self, exclusive: bool) -> None:
+        if exclusive:
+            self._exclusive = True
+        else:
+            self._shared += 1
+
+    async def _acquire(self, exclusive: bool) -> None:
+        if not self._waiting and self._free_for(exclusive):
+            self._take(exclusive)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (exclusive, fut)
+        self._waiting.append(entry)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():  # granted, then cancelled: hand it on
+                self._release(exclusive)
+            else:
+                if entry in self._waiting:
+                    self._waiting.remove(entry)
+                self._wake()
+            raise
+
+    def _release(self, exclusive: bool) -> None:
+        if exclusive:
+            self._exclusive = False
+        else:
+            self._shared -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting:
+            exclusive, fut = self._waiting[0]
+            if fut.done():  # its waiter was cancelled meanwhile
+                self._waiting.popleft()
+                continue
+            if not self._free_for(exclusive):
+                return
+            self._waiting.popleft()
+            self._take(exclusive)
+            fut.set_result(None)
+
+
 class Listener(asyncio.Queue[Event]):
     """An unbounded queue of one account's events (or every account's, ``account_id=None``)."""
 
@@ -200,7 +290,7 @@ class SandboxCore:
         self._stopped = False
         self._last_snapshot: float | None = None
         self._tick_task: asyncio.Task[None] | None = None
-        self._tick_lock: asyncio.Lock | None = None
+        self._gate = OperationGate()
         self._temp_db: str | None = None
 
     # --- construction ------------------------------------------------------------------------
@@ -496,9 +586,7 @@ class SandboxCore:
     # --- time --------------------------------------------------------------------------------
     async def tick(self) -> None:
         """Advance the exchange to the clock's now, commit, and publish what happened."""
-        if self._tick_lock is None:
-            self._tick_lock = asyncio.Lock()
-        async with self._tick_lock:
+        async with self._gate.exclusive():
             self.exchange.tick()
             events = self.exchange.drain_events()
             try:
@@ -518,16 +606,22 @@ class SandboxCore:
             return True
         return False
 
-    def exclusive(self) -> asyncio.Lock:
-        """The lock :meth:`tick` holds while it changes the exchange, commits and publishes.
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the exchange alone, as :meth:`tick` does while it changes the exchange,
+        commits and publishes (``async with core.exclusive():``).
 
-        Hold it (``async with core.exclusive():``) around ``run`` and the publishing of the
-        result's events, so that no tick's events (e.g. a fill of the order just placed) are
-        published between them: WS v2 keeps ack → ``pending_new`` → ``new`` → ``trade``.
+        Hold it around ``run`` and the publishing of the result's events so that nothing else
+        runs in between: WS v2 keeps ack → ``pending_new`` → ``new`` → ``trade`` on every feed.
         Do not call :meth:`tick` or :meth:`advance` while holding it."""
-        if self._tick_lock is None:
-            self._tick_lock = asyncio.Lock()
-        return self._tick_lock
+        return self._gate.exclusive()
+
+    def shared(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the exchange alongside other operations but not alongside a tick or an
+        exclusive holder (``async with core.shared():``): around ``run`` and the publishing of
+        its events, no tick's events (e.g. a fill of the order just placed) come between them,
+        while concurrent operations still share their commits (REST and WS v1 trading).
+        Do not call :meth:`tick` or :meth:`advance` while holding it."""
+        return self._gate.shared()
 
     async def advance(self, seconds: float) -> float:
         """Move the manual clock forward by ``seconds`` and tick at once; return the new time.

@@ -41,6 +41,7 @@ Method contract (all raise :class:`ExchangeError` with Kraken's string on refusa
 * ``cancel_all_after(account_id, timeout_s: int) -> tuple[float, float | None]`` —
   (current time, trigger time or None when disabled by 0).
 * ``order(account_id, order_id) -> Order | None``; ``open_orders(account_id)``;
+  ``open_count(account_id, pair_id) -> int`` (open orders on one pair, O(1), for the caps);
   ``closed_orders(account_id)``; ``trades(account_id)``; ``ledger(account_id)``;
   ``find_order_by_cl_ord_id(account_id, cl_ord_id) -> Order | None`` (open orders).
 * ``order_age(order) -> float`` seconds since creation or last amend (trading counter).
@@ -330,6 +331,8 @@ class Exchange:
         self._accounts: dict[str, Account] = {}
         self._orders: dict[str, Order] = {}
         self._open: dict[str, dict[str, Order]] = {}
+        # (account, pair) -> how many of ``_open[account]`` are on that pair (open-order caps)
+        self._open_count: dict[tuple[str, str], int] = {}
         self._closed: dict[str, list[Order]] = {}
         self._trades: dict[str, list[Trade]] = {}
         self._ledger: dict[str, list[LedgerEntry]] = {}
@@ -464,6 +467,11 @@ class Exchange:
     def open_orders(self, account_id: str) -> list[Order]:
         """Open (and pending) orders of the account, oldest first."""
         return list(self._open.get(account_id, {}).values())
+
+    def open_count(self, account_id: str, pair_id: str) -> int:
+        """How many open (and pending) orders the account has on the pair, in O(1) — what
+        the open-order caps count (0 for an unknown account or pair)."""
+        return self._open_count.get((account_id, pair_id), 0)
 
     def closed_orders(self, account_id: str) -> list[Order]:
         """Closed, canceled and expired orders of the account, oldest close first."""
@@ -847,9 +855,26 @@ class Exchange:
         self._seq += 1
         o.seq = self._seq
         self._orders[o.id] = o
-        self._open[acct.id][o.id] = o
+        self._open_add(acct.id, o)
         if o.cl_ord_id is not None:
             self._cl_index[(acct.id, o.cl_ord_id)] = o
+
+    def _open_add(self, account_id: str, o: Order) -> None:
+        """Index ``o`` among the account's open orders (and in the per-pair count)."""
+        if o.id not in self._open[account_id]:
+            key = (account_id, o.pair)
+            self._open_count[key] = self._open_count.get(key, 0) + 1
+        self._open[account_id][o.id] = o
+
+    def _open_remove(self, account_id: str, o: Order) -> None:
+        """Drop ``o`` from the account's open orders (and from the per-pair count)."""
+        if self._open[account_id].pop(o.id, None) is not None:
+            key = (account_id, o.pair)
+            left = self._open_count[key] - 1
+            if left:
+                self._open_count[key] = left
+            else:
+                del self._open_count[key]
 
     def _activate(self, acct: Account, o: Order, pair: Pair, now: float) -> None:
         """Move a pending order on: schedule it, arm its trigger, or open and match it."""
@@ -925,6 +950,7 @@ class Exchange:
         """Fill ``o`` against ``opp`` best-first. Returns a cancel reason if matching had to
         stop for self-trade prevention or funds, else None."""
         buy = o.side == "buy"
+        sweep = 0  # public id of this pass's first fill: the taker's fills share it
         while o.vol_exec < o.volume and opp.keys:
             k = opp.keys[0]
             price = -k if opp.bid else k
@@ -945,7 +971,9 @@ class Exchange:
                 qty = self._affordable(acct, o, pair, price, qty)
                 if qty <= 0:
                     return REASON_NO_FUNDS if o.vol_exec == 0 else REASON_NO_LIQUIDITY
-            self._fill(o, maker, pair, price, qty, now)
+            if not sweep:
+                sweep = self._trade_id + 1
+            self._fill(o, maker, pair, price, qty, now, sweep)
         return None
 
     def _affordable(self, acct: Account, o: Order, pair: Pair, price: Decimal,
@@ -962,7 +990,7 @@ class Exchange:
         return min(max(q, ZERO), qty)
 
     def _fill(self, taker: Order, maker: Order, pair: Pair, price: Decimal, qty: Decimal,
-              now: float) -> None:
+              now: float, sweep: int) -> None:
         qexp = _exp(ASSETS[pair.quote].decimals)
         bexp = _exp(ASSETS[pair.base].decimals)
         cost = (qty * price).quantize(qexp, ROUND_HALF_UP)
@@ -1010,7 +1038,8 @@ class Exchange:
             if o.vol_exec >= o.volume:
                 o.status = "closed"
             trade = Trade(self._new_id("T"), o.id, acct.id, pair.id, o.side, o.ordertype,
-                          price, qty, cost, fee, fee_asset, now, is_maker, trade_id)
+                          price, qty, cost, fee, fee_asset, now, is_maker, trade_id,
+                          sweep=0 if is_maker else sweep)
             if acct.id not in nh:
                 self._trades[acct.id].append(trade)
             if not internal:
@@ -1083,7 +1112,7 @@ class Exchange:
         o.reason = reason
         o.closetm = now
         o.lastupdated = now
-        self._open[acct.id].pop(o.id, None)
+        self._open_remove(acct.id, o)
         if o.cl_ord_id is not None and self._cl_index.get((acct.id, o.cl_ord_id)) is o:
             del self._cl_index[(acct.id, o.cl_ord_id)]
         if acct.id in self._no_history:
@@ -1417,7 +1446,7 @@ class Exchange:
                 continue  # ephemeral: the market rebuilds its ladder
             if o.is_open:
                 self._orders[o.id] = o
-                self._open[acct.id][o.id] = o
+                self._open_add(acct.id, o)
                 if o.cl_ord_id is not None:
                     self._cl_index[(acct.id, o.cl_ord_id)] = o
                 if o.hold_asset is not None and o.hold_amount:

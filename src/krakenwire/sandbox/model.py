@@ -148,6 +148,10 @@ class Trade:
     maker: bool
     trade_id: int  # public trade id (shared by both sides of one match)
     postxid: str = ""  # position / counter-trade id, Kraken's "postxid"
+    #: taker fills: the ``trade_id`` of the first fill of the matching pass this fill belongs
+    #: to (the fills one order takes in one pass share it: v1 ``consolidate_taker`` merges
+    #: them); 0 for maker fills and for fills stored before the field existed
+    sweep: int = 0
 
 
 @dataclass(slots=True)

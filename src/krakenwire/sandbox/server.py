@@ -4,6 +4,8 @@
   OHLC (from the recent public tape), Spread (current best bid/ask only).
 * ``POST /0/private/<Method>`` — signed calls checked by the gate, then the exchange.
   Bodies may be form-encoded or JSON; the signature is checked over the raw bytes received.
+  Trading methods run inside ``core.shared()`` until their events are published, so no tick's
+  events come between an order and its own ``pending_new`` / ``new``.
 * The same REST paths under any prefix (``/<prefix>/0/public/Time``); signatures are always
   checked against ``/0/private/<Method>``.
 * ``/sandbox/...`` — the JSON admin API (loopback peers only): accounts, keys, orders,
@@ -60,6 +62,9 @@ _STP: Final = frozenset({"cancel-newest", "cancel-oldest", "cancel-both"})
 _OFLAGS: Final = frozenset({"post", "fcib", "fciq", "nompp", "viqc"})
 _PAGE: Final = 50
 _PLACING: Final = frozenset({"AddOrder", "AddOrderBatch", "EditOrder", "AmendOrder"})
+#: methods that change the exchange: each runs inside ``core.shared()`` (see _private)
+_TRADING: Final = _PLACING | {"CancelOrder", "CancelOrderBatch", "CancelAll",
+                              "CancelAllOrdersAfter"}
 
 
 class ApiError(Exception):
@@ -381,10 +386,6 @@ class Call:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
-def _open_on_pair(core: SandboxCore, account_id: str, pair_id: str) -> int:
-    return sum(1 for o in core.exchange.open_orders(account_id) if o.pair == pair_id)
-
-
 def _matching_open(core: SandboxCore, account_id: str, ident: str) -> list[Order]:
     ident = ident.strip()
     if _ORDER_ID.match(ident):
@@ -670,7 +671,7 @@ async def _add_order(call: Call) -> Any:
     req = order_request_from_params(call.params, pair, core.clock.now(),
                                     lambda: core.exchange.last_price(pair.id))
     if not req.validate and not call.key.unlimited:
-        core.gate.check_open_orders(call.key, _open_on_pair(core, call.account_id, pair.id))
+        core.gate.check_open_orders(call.key, core.exchange.open_count(call.account_id, pair.id))
     order, events = await core.run(lambda: core.exchange.add_order(call.account_id, req))
     call.events = events
     descr = {"order": rr.order_descr(order, pair)}
@@ -701,7 +702,7 @@ async def _add_order_batch(call: Call) -> Any:
     if extra > 0 and not call.key.unlimited:
         core.gate.charge_trading(call.key, pair.id, "add", count=1)  # n/2 in total, rounded
     if not validate and not call.key.unlimited:
-        core.gate.check_open_orders(call.key, _open_on_pair(core, call.account_id, pair.id),
+        core.gate.check_open_orders(call.key, core.exchange.open_count(call.account_id, pair.id),
                                     adding=len(reqs))
 
     # Kraken: validation failures reject the whole batch; pre-match (funding) failures only
@@ -932,6 +933,18 @@ async def _private(request: web.Request) -> web.StreamResponse:
     handler = PRIVATE.get(method)
     if handler is None:
         return _fail(errors.UNKNOWN_METHOD)
+    if method not in _TRADING:
+        return await _call_private(request, core, method, handler, raw)
+    # An exchange operation: no tick may publish between its execution and the publishing of
+    # its events (e.g. a fill of the order just placed before its pending_new / new), as on
+    # the WebSocket transports; concurrent calls still share their commits.
+    async with core.shared():
+        return await _call_private(request, core, method, handler, raw)
+
+
+async def _call_private(request: web.Request, core: SandboxCore, method: str, handler: Handler,
+                        raw: bytes) -> web.StreamResponse:
+    """Authenticate and run one private call, reply, then publish its events."""
     call: Call | None = None
     try:
         try:

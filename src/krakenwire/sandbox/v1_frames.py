@@ -29,11 +29,13 @@ __all__ = [
     "add_order_descr",
     "consolidate_taker",
     "edit_order_descr",
+    "merge_fills",
     "oflags",
     "order_delta",
     "order_descr",
     "order_entry",
     "pair_of",
+    "taker_groups",
     "trade_entry",
 ]
 
@@ -222,26 +224,51 @@ def trade_entry(trade: Trade, order: Order | None = None) -> dict[str, Any]:
     return dict(sorted(body.items()))
 
 
-def consolidate_taker(trades: list[Trade]) -> list[Trade]:
-    """Merge consecutive taker fills of the same order into one trade (``consolidate_taker``):
-    volumes, costs and fees add up, the price is the volume-weighted average, and the merged
-    trade keeps the first fill's id and time. Maker fills pass through unchanged."""
-    out: list[Trade] = []
+def _same_pass(a: Trade, b: Trade) -> bool:
+    """True when taker fills ``a`` then ``b`` come from one matching pass of one order (the
+    exchange's ``sweep`` id; fills stored without one: same order at the same time)."""
+    if a.maker or b.maker or a.order_id != b.order_id:
+        return False
+    if a.sweep or b.sweep:
+        return a.sweep == b.sweep
+    return a.time == b.time
+
+
+def taker_groups(trades: list[Trade]) -> list[list[Trade]]:
+    """``trades`` (oldest first) cut into what ``consolidate_taker`` shows as one entry each:
+    the consecutive fills one taker order made in one matching pass form a group, every other
+    fill is a group of its own. The same fills always give the same groups, whether they come
+    in one list (a snapshot) or as the events of the operations that made them (live)."""
+    groups: list[list[Trade]] = []
     for trade in trades:
-        last = out[-1] if out else None
-        if (last is not None and not trade.maker and not last.maker
-                and last.order_id == trade.order_id):
-            volume = last.volume + trade.volume
-            cost = last.cost + trade.cost
-            out[-1] = Trade(
-                id=last.id, order_id=last.order_id, account_id=last.account_id,
-                pair=last.pair, side=last.side, ordertype=last.ordertype,
-                price=cost / volume if volume else last.price, volume=volume, cost=cost,
-                fee=last.fee + trade.fee, fee_asset=last.fee_asset, time=last.time,
-                maker=False, trade_id=last.trade_id, postxid=last.postxid)
+        if groups and _same_pass(groups[-1][-1], trade):
+            groups[-1].append(trade)
         else:
-            out.append(trade)
-    return out
+            groups.append([trade])
+    return groups
+
+
+def merge_fills(group: list[Trade]) -> Trade:
+    """One trade for a group of :func:`taker_groups`: volumes, costs and fees add up, the price
+    is the volume-weighted average, and the merged trade keeps the first fill's id and time."""
+    first = group[0]
+    if len(group) == 1:
+        return first
+    volume = sum((t.volume for t in group), ZERO)
+    cost = sum((t.cost for t in group), ZERO)
+    return Trade(
+        id=first.id, order_id=first.order_id, account_id=first.account_id, pair=first.pair,
+        side=first.side, ordertype=first.ordertype,
+        price=cost / volume if volume else first.price, volume=volume, cost=cost,
+        fee=sum((t.fee for t in group), ZERO), fee_asset=first.fee_asset, time=first.time,
+        maker=False, trade_id=first.trade_id, postxid=first.postxid, sweep=first.sweep)
+
+
+def consolidate_taker(trades: list[Trade]) -> list[Trade]:
+    """Merge the fills one taker order made in one matching pass into one trade
+    (``consolidate_taker``, see :func:`taker_groups` and :func:`merge_fills`). Maker fills
+    pass through unchanged."""
+    return [merge_fills(group) for group in taker_groups(trades)]
 
 
 def edit_order_descr(order: Order, price_given: bool) -> str:

@@ -14,6 +14,8 @@
   permission, engine status, trading counter and open-order cap, then the exchange operation
   through ``core.run`` (committed before it returns). They raise :class:`TradeError` (or the
   gate's / exchange's own error types, which also carry ``.error``) with Kraken's string.
+  Callers hold ``core.shared()`` or ``core.exclusive()`` from the call until they have
+  published the returned events, so no tick publishes in between.
 * Timing: :func:`heartbeat_interval`, :func:`idle_timeout` (settings with defaults),
   :func:`new_connection_id`.
 * Shutdown: :class:`OpenSockets` and :func:`going_away` close every connection with 1001 when
@@ -340,10 +342,6 @@ def check_engine(core: SandboxCore, *, adding: bool, post_only: bool = False) ->
         raise TradeError(errors.POST_ONLY_MODE)
 
 
-def _open_on_pair(core: SandboxCore, account_id: str, pair_id: str) -> int:
-    return sum(1 for o in core.exchange.open_orders(account_id) if o.pair == pair_id)
-
-
 def find_open(core: SandboxCore, account_id: str, ident: str) -> list[Order]:
     """Open orders matching a txid, a userref (digits) or a cl_ord_id."""
     orders = core.exchange.open_orders(account_id)
@@ -366,7 +364,7 @@ async def place_order(core: SandboxCore, key: KeyRecord,
     check_engine(core, adding=True, post_only=req.post_only)
     core.gate.charge_trading(key, req.pair, "add")
     if not req.validate:
-        core.gate.check_open_orders(key, _open_on_pair(core, key.account_id, req.pair))
+        core.gate.check_open_orders(key, core.exchange.open_count(key.account_id, req.pair))
     return await core.run(lambda: core.exchange.add_order(key.account_id, req))
 
 

@@ -18,7 +18,8 @@ Behaviour (private path):
   v1_frames`: the snapshot first, then one frame per change.
 * ``addOrder``, ``amendOrder``, ``editOrder``, ``cancelOrder`` (one ``cancelOrderStatus`` per id),
   ``cancelAll``, ``cancelAllOrdersAfter`` with a top-level ``token``; failures are ``*Status``
-  replies with ``errorMessage``. After ``addOrder`` this connection sees the ``openOrders``
+  replies with ``errorMessage``; each runs inside ``core.shared()`` (no tick's events come
+  between an operation and its own). After ``addOrder`` this connection sees the ``openOrders``
   pending entry, then ``addOrderStatus``, then the rest (``status:"open"`` …) — or, with
   ``settings.ack_after_events``, every event first and the reply last.
 
@@ -396,6 +397,12 @@ class V1Session:
         except GateError as exc:
             self.send(v1.request_status(reply_event, reqid=req.reqid, error=exc.error))
             return
+        # no tick may publish between an operation's execution and its events (sends only
+        # queue, so nothing here waits on the client while holding the gate)
+        async with self.core.shared():
+            await self._trade(req, key)
+
+    async def _trade(self, req: v1.Request, key: KeyRecord) -> None:
         if isinstance(req, v1.AddOrder):
             await self._add_order(req, key)
         elif isinstance(req, v1.AmendOrder):
@@ -506,11 +513,27 @@ class V1Session:
                           for o in orders])
 
     def _snapshot_trades(self, sub: _Sub) -> None:
-        trades = sorted(self.core.exchange.trades(sub.account_id),
-                        key=lambda t: t.time)[-OWN_TRADES_SNAPSHOT:]
-        trades.reverse()
-        sub.snap_trades = {t.id for t in trades}
-        self._frame(sub, [{t.id: v1_frames.trade_entry(t)} for t in trades])
+        """The last 50 entries, newest first, in the form the live frames use: with
+        ``consolidate_taker`` one entry per taker pass (as :meth:`_deliver_trades` sends it),
+        so a client sees the same trade list live and after a resubscription."""
+        history = self.core.exchange.trades(sub.account_id)  # oldest first
+        tail = OWN_TRADES_SNAPSHOT
+        while True:
+            recent = history[-tail:] if tail < len(history) else history
+            if sub.consolidate:
+                groups = v1_frames.taker_groups(recent)
+                if recent is not history:
+                    groups = groups[1:]  # the oldest group may have begun before the tail
+            else:
+                groups = [[t] for t in recent]
+            if len(groups) >= OWN_TRADES_SNAPSHOT or recent is history:
+                break
+            tail *= 2
+        groups = groups[-OWN_TRADES_SNAPSHOT:]
+        groups.reverse()
+        sub.snap_trades = {t.id for group in groups for t in group}
+        shown = [v1_frames.merge_fills(group) for group in groups]
+        self._frame(sub, [{t.id: v1_frames.trade_entry(t)} for t in shown])
 
     # --- feeds -------------------------------------------------------------------------------
     def _deliver(self, events: list[Event]) -> None:

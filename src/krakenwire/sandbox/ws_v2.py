@@ -1212,8 +1212,8 @@ class V2Session:
         gate.charge_trading(key, pair.id, "add", count=len(reqs))
         ex = self.core.exchange
         if not validate:
-            open_now = sum(1 for o in ex.open_orders(key.account_id) if o.pair == pair.id)
-            gate.check_open_orders(key, open_now, adding=len(reqs))
+            gate.check_open_orders(key, ex.open_count(key.account_id, pair.id),
+                                   adding=len(reqs))
 
         def place() -> list[AddOrderResult]:
             out = []
