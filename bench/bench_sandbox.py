@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from krakenwire.auth import Signer
 
-
-async def _admin(session: aiohttp.ClientSession, url: str, path: str, body: Any) -> Any:
-    async with session.post(url + path, json=body) as r:
-        r.raise_for_status()
-        return await r.json()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
 
 
 async def _client(session: aiohttp.ClientSession, url: str, key: dict[str, str], method: str,
@@ -82,27 +76,15 @@ async def _scenario(url: str, keys: list[dict[str, str]], method: str, params: d
         commits = await _commits(session, url) - commits0
     lat.sort()
     return {"rate": sum(counts) / elapsed, "p50": statistics.median(lat) * 1e3,
-            "p99": lat[int(len(lat) * 0.99) - 1] * 1e3,
+            "p99": common.percentile(lat, 0.99) * 1e3,
             "per_commit": sum(counts) / commits if commits else 0.0}
 
 
 async def main(seconds: float, url: str | None) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="kw-bench-"))
-    proc = None
-    if url is None:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "krakenwire.cli", "sandbox", "--port", "0", "--db",
-             str(tmp / "bench.db")], stdout=subprocess.PIPE, text=True)
-    try:
-        if proc is not None:
-            assert proc.stdout is not None
-            url = json.loads(proc.stdout.readline())["rest_url"]
-        assert url is not None
-        async with aiohttp.ClientSession() as s:
-            acct = (await _admin(s, url, "/sandbox/accounts",
-                                 {"balances": {"USD": "1000000000000"}}))["account_id"]
-            keys = [await _admin(s, url, "/sandbox/keys",
-                                 {"account_id": acct, "tier": "unlimited"}) for _ in range(8)]
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            url = stack.enter_context(common.sandbox_process("kw-bench-"))["rest_url"]
+        keys = await common.unlimited_keys(url, 8, balance_usd="1000000000000", shared_account=True)
         order = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "1000",
                  "volume": "0.001"}
         scenarios = [
@@ -122,10 +104,6 @@ async def main(seconds: float, url: str | None) -> None:
                 per_commit = f"{r['per_commit']:.1f}" if method != "Time" else "-"
                 print(f"{name:<28}{clients:>8}{r['rate']:>10.0f}{r['p50']:>9.2f}"
                       f"{r['p99']:>9.2f}{r['rate'] / base:>8.2f}{per_commit:>12}")
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,9 @@ import aiohttp
 
 from krakenwire.auth import Credentials
 from krakenwire.protocol import v1
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
 
 FRAME = (
     b'[[{"OBA7Z7-XQVOQ-3NZRDS":{"avg_price":"0.00000","cost":"0.00000","descr":{"close":null,'
@@ -45,13 +45,7 @@ FRAME = (
 
 def bench_decode(frames: int) -> None:
     def per_call(fn: Callable[[bytes], Any]) -> float:
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(frames):
-                fn(FRAME)
-            best = min(best, (time.perf_counter() - t0) / frames)
-        return best * 1e6
+        return common.best_us_per_call(fn, FRAME, frames, 3)
 
     base = per_call(json.loads)
     rows = [("json.loads (untyped)", base), ("v1.decode (exact numbers)", per_call(v1.decode)),
@@ -60,12 +54,6 @@ def bench_decode(frames: int) -> None:
     print(f"{'decoder':<30}{'us/frame':>10}{'ratio':>8}")
     for name, us in rows:
         print(f"{name:<30}{us:>10.2f}{us / base:>8.2f}")
-
-
-async def _admin(session: aiohttp.ClientSession, url: str, path: str, body: Any) -> Any:
-    async with session.post(url + path, json=body) as r:
-        r.raise_for_status()
-        return await r.json()
 
 
 async def _token(session: aiohttp.ClientSession, rest_url: str, creds: Credentials) -> str:
@@ -80,95 +68,54 @@ async def _token(session: aiohttp.ClientSession, rest_url: str, creds: Credentia
         return token
 
 
-PlaceOne = Callable[[int], Awaitable[None]]
-
-
-async def _reply(sock: aiohttp.ClientWebSocketResponse, match: Callable[[Any], bool]) -> Any:
-    while True:
-        msg = json.loads((await sock.receive()).data)
-        if match(msg):
-            return msg
-
-
-async def client_v1(sock: aiohttp.ClientWebSocketResponse, token: str) -> PlaceOne:
-    await _reply(sock, lambda m: isinstance(m, dict) and m.get("event") == "systemStatus")
+async def client_v1(sock: aiohttp.ClientWebSocketResponse, token: str) -> common.PlaceOne:
+    await common.read_until(sock, lambda m: isinstance(m, dict)
+                            and m.get("event") == "systemStatus")
     await sock.send_str(json.dumps({"event": "subscribe", "subscription": {
         "name": "openOrders", "token": token}}))
-    await _reply(sock, lambda m: isinstance(m, list))  # the snapshot
+    await common.read_until(sock, lambda m: isinstance(m, list))  # the snapshot
 
     async def place(i: int) -> None:
         await sock.send_str(json.dumps({
             "event": "addOrder", "token": token, "ordertype": "limit", "type": "buy",
             "pair": "XBT/USD", "price": "1000", "volume": "0.001", "reqid": i + 1}))
-        ack = await _reply(sock, lambda m: isinstance(m, dict)
-                           and m.get("event") == "addOrderStatus")
+        ack = await common.read_until(sock, lambda m: isinstance(m, dict)
+                                      and m.get("event") == "addOrderStatus")
         assert ack["status"] == "ok", ack
     return place
 
 
-async def client_v2(sock: aiohttp.ClientWebSocketResponse, token: str) -> PlaceOne:
+async def client_v2(sock: aiohttp.ClientWebSocketResponse, token: str) -> common.PlaceOne:
     await sock.send_str(json.dumps({"method": "subscribe", "req_id": 0, "params": {
         "channel": "executions", "token": token, "snap_orders": False}}))
-    await _reply(sock, lambda m: isinstance(m, dict) and m.get("method") == "subscribe")
+    await common.read_until(sock, lambda m: isinstance(m, dict) and m.get("method") == "subscribe")
 
     async def place(i: int) -> None:
         await sock.send_str(json.dumps({"method": "add_order", "req_id": i + 1, "params": {
             "order_type": "limit", "side": "buy", "symbol": "BTC/USD", "limit_price": 1000,
             "order_qty": 0.001, "token": token}}))
-        ack = await _reply(sock, lambda m: isinstance(m, dict)
-                           and m.get("method") == "add_order")
+        ack = await common.read_until(sock, lambda m: isinstance(m, dict)
+                                      and m.get("method") == "add_order")
         assert ack["success"], ack
     return place
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    values = sorted(v * 1e6 for v in values)
-    return {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1],
-            "mean": statistics.fmean(values)}
-
-
 async def bench_orders(orders: int, warmup: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="kw-bench-v1-"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krakenwire.cli", "sandbox", "--port", "0", "--db",
-         str(tmp / "bench.db")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        urls = json.loads(proc.stdout.readline())
+    with common.sandbox_process("kw-bench-v1-") as urls:
         rest_url = urls["rest_url"]
-        ws_base = rest_url.replace("http", "ws", 1)
+        creds = await common.unlimited_credentials(rest_url, 2)
         async with aiohttp.ClientSession() as s:
-            tokens = []
-            for _ in range(2):
-                acct = (await _admin(s, rest_url, "/sandbox/accounts",
-                                     {"balances": {"USD": "1000000000"}}))["account_id"]
-                key = await _admin(s, rest_url, "/sandbox/keys",
-                                   {"account_id": acct, "tier": "unlimited"})
-                tokens.append(await _token(s, rest_url,
-                                           Credentials(key["api_key"], key["api_secret"])))
-            async with s.ws_connect(ws_base + "/ws-auth", compress=0) as s1, \
-                    s.ws_connect(ws_base + "/ws-auth/v2", compress=0) as s2:
-                places = [("WS v1 addOrder", await client_v1(s1, tokens[0])),
-                          ("WS v2 add_order", await client_v2(s2, tokens[1]))]
-                lat: dict[str, list[float]] = {name: [] for name, _ in places}
-                for i in range(warmup + orders):
-                    for name, place in places:
-                        t0 = time.perf_counter()
-                        await place(i)
-                        if i >= warmup:
-                            lat[name].append(time.perf_counter() - t0)
-        res = {name: _stats(v) for name, v in lat.items()}
+            tokens = [await _token(s, rest_url, c) for c in creds]
+            async with s.ws_connect(urls["ws_auth_v1_url"], compress=0) as s1, \
+                    s.ws_connect(urls["ws_auth_v2_url"], compress=0) as s2:
+                places = [("WS v1 addOrder", await client_v1(s1, tokens[0]), None),
+                          ("WS v2 add_order", await client_v2(s2, tokens[1]), None)]
+                lat = await common.run_in_turns(places, warmup, orders)
+        res = {name: common.latency_stats(v) for name, v in lat.items()}
         print(f"\norder -> ack on the sandbox, {orders} orders each after {warmup} warm-up, "
               "raw aiohttp clients, taking turns")
-        print(f"{'endpoint':<20}{'p50 us':>9}{'p99 us':>9}{'mean us':>9}")
-        for name, r in res.items():
-            print(f"{name:<20}{r['p50']:>9.0f}{r['p99']:>9.0f}{r['mean']:>9.0f}")
-        a, b = res["WS v1 addOrder"], res["WS v2 add_order"]
-        print(f"v1 / v2: p50 {a['p50'] / b['p50']:.2f}x, p99 {a['p99'] / b['p99']:.2f}x, "
-              f"mean {a['mean'] / b['mean']:.2f}x")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        common.print_latency_table(res, "endpoint", 20)
+        common.print_ratio("v1 / v2", res["WS v1 addOrder"], res["WS v2 add_order"])
 
 
 if __name__ == "__main__":

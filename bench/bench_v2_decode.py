@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from krakenwire.protocol.v2 import decode_message
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
 
 FRAMES: dict[str, bytes] = {
     "pending_new (full)": (
@@ -71,13 +76,7 @@ def measure(fn: Callable[[bytes], Any], raw: bytes, seconds: float) -> float:
         if time.perf_counter() - t0 > seconds / 25:
             break
         n *= 2
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn(raw)
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
+    return common.best_us_per_call(fn, raw, n, 5)
 
 
 def main() -> None:
