@@ -10,6 +10,7 @@ are queued per method with :meth:`FaultServer.fault`:
 * ``"reset"`` — process the call, then abort the connection without answering;
 * ``"nonjson"`` — HTTP 200 with a text body;
 * ``"503json"`` — ``{"error":["EService:Unavailable"]}`` with HTTP 503, not processed;
+* ``"429"`` — HTTP 429 with an HTML throttle page (no Kraken body), not processed;
 * ``"warn"`` — process the call and add a ``W`` warning to the envelope;
 * ``"hold"`` — wait until :meth:`release`, then process and answer normally;
 * ``"E..."`` (any Kraken error string) — answer with it, not processed.
@@ -191,6 +192,10 @@ class FaultServer:
                                 content_type="application/json")
         if fault == "nonjson":
             return web.Response(text="Service temporarily busy", content_type="text/plain")
+        if fault == "429":
+            return web.Response(
+                status=429, content_type="text/html",
+                text="<html><head><title>429 Too Many Requests</title></head></html>")
         response = await respond()
         if fault == "502":
             return web.Response(

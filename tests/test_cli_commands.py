@@ -397,7 +397,7 @@ import sys
 from krakenwire.cli import main
 code = main(sys.argv[1:])
 watched = ("asyncio", "aiohttp", "krakenwire.sandbox", "krakenwire.ws", "krakenwire.rest",
-           "urllib3", "msgspec")
+           "urllib3", "msgspec", "krakenwire.protocol.rest_types")
 print("LOADED=" + ",".join(m for m in watched if m in sys.modules), file=sys.stderr)
 sys.exit(code)
 """
@@ -419,4 +419,18 @@ def test_help_imports_no_client(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_token_imports_no_asyncio_or_sandbox(kraken_sandbox: KrakenSandboxFixture) -> None:
     loaded = loaded_modules(kraken_sandbox.env(kraken_sandbox.new_key()), "token")
-    assert loaded == {"krakenwire.rest", "urllib3", "msgspec"}
+    assert loaded == {"krakenwire.rest", "urllib3", "msgspec"}  # no typed results (rest_types)
+
+
+def test_balance_loads_typed_results(kraken_sandbox: KrakenSandboxFixture) -> None:
+    loaded = loaded_modules(kraken_sandbox.env(kraken_sandbox.new_key()), "balance")
+    assert "krakenwire.protocol.rest_types" in loaded and "asyncio" not in loaded
+
+
+def test_rest_still_exposes_typed_result_names() -> None:
+    from krakenwire import rest
+    from krakenwire.protocol import rest_types
+
+    assert rest.Ticker is rest_types.Ticker and rest.to_decimal is rest_types.to_decimal
+    with pytest.raises(AttributeError):
+        _ = rest.NoSuchName

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import pickle
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from krakenwire.auth import Credentials, CredentialsError, Signer
 from krakenwire.clock import ManualClock
 from krakenwire.errors import (
     ClientRateLimited,
+    HTTPRateLimited,
     InsecureURLError,
     InsufficientFunds,
     InvalidKey,
@@ -272,6 +274,45 @@ def test_transient_failures_are_retried(server: FaultServer, caplog: Any) -> Non
         client.balance()
 
 
+def test_http_429_without_kraken_body_is_a_retried_rate_limit(server: FaultServer,
+                                                              caplog: Any) -> None:
+    server.fault("Balance", "429", "429")
+    with sync_client(server) as client, caplog.at_level(logging.INFO, "krakenwire"):
+        assert client.balance()["ZUSD"] == Decimal("1000.5000")
+    assert len(server.calls_of("Balance")) == 3
+    assert "retry" in caplog.text and "HTTPRateLimited" in caplog.text
+    server.fault("Balance", "429", "429")
+    with pytest.raises(HTTPRateLimited) as info, sync_client(server, max_retries=1) as client:
+        client.balance()
+    assert isinstance(info.value, RateLimitExceeded) and info.value.retryable
+    assert info.value.status == 429 and info.value.errors == ()
+    assert "Balance: HTTP 429" in str(info.value)
+    assert len(server.calls_of("Balance")) == 5
+
+
+def test_http_429_on_add_order_is_refused_not_unknown(server: FaultServer) -> None:
+    server.fault("AddOrder", "429")
+    with sync_client(server) as client:
+        with pytest.raises(HTTPRateLimited) as info:
+            client.add_order("XBTUSD", "buy", "limit", "1", "30000", cl_ord_id="order-429")
+        assert not isinstance(info.value, OrderOutcomeUnknown) and info.value.retryable
+        assert len(server.calls_of("AddOrder")) == 1  # never retried
+        assert client.order_by_cl_ord_id("order-429") is None  # refused before processing
+
+
+def test_parse_response_429() -> None:
+    for body, ctype in ((b"", None), (b"<html>slow down</html>", "text/html"),
+                        (b'{"error":[]}', "application/json")):
+        with pytest.raises(HTTPRateLimited) as info:
+            parse_response(429, body, ctype, method="Ticker")
+        assert info.value.method == "Ticker" and info.value.status == 429
+    with pytest.raises(RateLimitExceeded) as kraken:  # Kraken's own string still wins
+        parse_response(429, b'{"error":["EAPI:Rate limit exceeded"]}', "application/json")
+    assert not isinstance(kraken.value, HTTPRateLimited)
+    again = pickle.loads(pickle.dumps(HTTPRateLimited(method="Balance")))
+    assert type(again) is HTTPRateLimited and str(again).startswith("Balance: HTTP 429")
+
+
 def test_invalid_nonce_is_retried_once(server: FaultServer) -> None:
     server.fault("Balance", "EAPI:Invalid nonce")
     with sync_client(server) as client:
@@ -405,6 +446,17 @@ async def test_async_concurrent_calls_arrive_in_nonce_order(server: FaultServer)
     nonces = [c.nonce for c in server.calls_of("Balance")]
     assert len(nonces) == 40 and nonces == sorted(nonces)
     assert all(c.outcome == "ok" for c in server.calls)
+
+
+async def test_async_http_429_retried_for_reads_not_for_orders(server: FaultServer) -> None:
+    server.fault("Balance", "429")
+    server.fault("AddOrder", "429")
+    async with async_client(server) as client:
+        assert (await client.balance())["ZUSD"] == Decimal("1000.5000")
+        assert len(server.calls_of("Balance")) == 2
+        with pytest.raises(HTTPRateLimited):
+            await client.add_order("XBTUSD", "buy", "limit", "1", "30000")
+        assert len(server.calls_of("AddOrder")) == 1
 
 
 @pytest.mark.parametrize("fault", ["502", "reset", "hang"])

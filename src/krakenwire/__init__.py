@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitExceeded": "krakenwire.errors",
     "ClientRateLimited": "krakenwire.errors",
     "OrderRateLimitExceeded": "krakenwire.errors",
+    "HTTPRateLimited": "krakenwire.errors",
     "InvalidArguments": "krakenwire.errors",
     "InsufficientFunds": "krakenwire.errors",
     "OrderRejected": "krakenwire.errors",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from krakenwire.clock import ManualClock as ManualClock
     from krakenwire.clock import SystemClock as SystemClock
     from krakenwire.errors import ClientRateLimited as ClientRateLimited
+    from krakenwire.errors import HTTPRateLimited as HTTPRateLimited
     from krakenwire.errors import InsecureURLError as InsecureURLError
     from krakenwire.errors import InsufficientFunds as InsufficientFunds
     from krakenwire.errors import InvalidArguments as InvalidArguments

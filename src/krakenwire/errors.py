@@ -26,6 +26,7 @@ from krakenwire.protocol import errors as E
 __all__ = [
     "ClientRateLimited",
     "DeadlineElapsed",
+    "HTTPRateLimited",
     "InsecureURLError",
     "InsufficientFunds",
     "InvalidArguments",
@@ -182,6 +183,26 @@ class ClientRateLimited(RateLimitExceeded):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ClientRateLimited, (self.method or "", self.retry_after))
+
+
+class HTTPRateLimited(RateLimitExceeded):
+    """The server answered HTTP 429 (Too Many Requests) without a Kraken error string (e.g. a
+    proxy or Cloudflare throttle page). The request was refused before processing: retryable
+    after a pause, and for an order it means the order was not placed.
+
+    Attributes:
+        status: the HTTP status (429).
+        errors: empty — there was no Kraken error string.
+    """
+
+    def __init__(self, errors: Sequence[str] | str = (), *, method: str | None = None,
+                 retryable: bool | None = None, status: int = 429) -> None:
+        self.status = status
+        super().__init__(errors, method=method, retryable=retryable)
+
+    def _message(self) -> str:
+        prefix = f"{self.method}: " if self.method else ""
+        return f"{prefix}HTTP {self.status} Too Many Requests (throttled; retry after a pause)"
 
 
 class OrderRateLimitExceeded(RateLimitExceeded):

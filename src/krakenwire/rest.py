@@ -16,9 +16,11 @@ Both promise:
 * The modelled REST call counter (:class:`~krakenwire.ratelimit.RestRateLimiter`) makes a call
   wait (or raise :class:`~krakenwire.errors.ClientRateLimited`) instead of tripping Kraken's.
 * Transient failures (transport errors, HTTP 5xx, ``EService:Unavailable``/``Busy``, rate
-  limits) are retried with exponential backoff; ``EAPI:Invalid nonce`` once with a fresh nonce.
+  limits, HTTP 429 without a Kraken body) are retried with exponential backoff;
+  ``EAPI:Invalid nonce`` once with a fresh nonce.
 * Order placement (``AddOrder``, ``AddOrderBatch``, ``EditOrder``, ``AmendOrder``) is never
-  retried. ``AddOrder`` always carries a ``cl_ord_id`` (generated if absent); when its outcome is
+  retried (an HTTP 429 there raises :class:`~krakenwire.errors.HTTPRateLimited`: refused, not
+  placed). ``AddOrder`` always carries a ``cl_ord_id`` (generated if absent); when its outcome is
   unknown the client raises :class:`~krakenwire.errors.OrderOutcomeUnknown` with that id, and
   :meth:`KrakenClient.order_by_cl_ord_id` looks the order up.
 * Logs (logger ``krakenwire.rest``) and exceptions never contain the secret, a signature or a
@@ -62,16 +64,6 @@ from krakenwire.protocol.rest import (
     check_url,
     parse_response,
 )
-from krakenwire.protocol.rest_types import (
-    AddOrderResult,
-    BalanceEx,
-    CancelAllAfterResult,
-    OrderInfo,
-    ServerTime,
-    SystemStatus,
-    Ticker,
-    to_decimal,
-)
 from krakenwire.ratelimit import RestRateLimiter
 from krakenwire.token import WebSocketToken
 
@@ -81,12 +73,37 @@ if TYPE_CHECKING:
     import aiohttp
     import urllib3
 
+    # the typed results are imported where used: `krakenwire token` starts without them
+    from krakenwire.protocol.rest_types import (
+        AddOrderResult,
+        BalanceEx,
+        CancelAllAfterResult,
+        OrderInfo,
+        ServerTime,
+        SystemStatus,
+        Ticker,
+    )
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_REST_URL",
     "AsyncKrakenClient",
     "KrakenClient",
 ]
+
+_LAZY_TYPES: Final = frozenset({"AddOrderResult", "BalanceEx", "CancelAllAfterResult",
+                                "OrderInfo", "ServerTime", "SystemStatus", "Ticker",
+                                "to_decimal"})
+
+
+def __getattr__(name: str) -> Any:
+    """Names this module used to import eagerly from :mod:`krakenwire.protocol.rest_types`
+    (still reachable here; loaded on first use)."""
+    if name in _LAZY_TYPES:
+        from krakenwire.protocol import rest_types
+
+        return getattr(rest_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 log = logging.getLogger("krakenwire.rest")
 
@@ -326,14 +343,20 @@ class _Helpers:
 
     @staticmethod
     def _tickers(result: Any) -> dict[str, Ticker]:
+        from krakenwire.protocol.rest_types import Ticker
+
         return {pair: Ticker.from_raw(pair, raw) for pair, raw in dict(result).items()}
 
     @staticmethod
     def _balances(result: Any) -> dict[str, Decimal]:
+        from krakenwire.protocol.rest_types import to_decimal
+
         return {asset: to_decimal(value, asset) for asset, value in dict(result).items()}
 
     @staticmethod
     def _balances_ex(result: Any) -> dict[str, BalanceEx]:
+        from krakenwire.protocol.rest_types import BalanceEx
+
         return {asset: BalanceEx.from_raw(value) for asset, value in dict(result).items()}
 
     @staticmethod
@@ -341,6 +364,8 @@ class _Helpers:
         data = dict(result)
         if key is not None:
             data = dict(data.get(key) or {})
+        from krakenwire.protocol.rest_types import OrderInfo
+
         return {txid: OrderInfo.from_raw(txid, raw) for txid, raw in data.items()}
 
     def _token(self, result: Any) -> WebSocketToken:
@@ -570,10 +595,14 @@ class KrakenClient(_Helpers):
 
     def server_time(self) -> ServerTime:
         """``Time``."""
+        from krakenwire.protocol.rest_types import ServerTime
+
         return ServerTime.from_raw(self.public("Time"))
 
     def system_status(self) -> SystemStatus:
         """``SystemStatus``."""
+        from krakenwire.protocol.rest_types import SystemStatus
+
         return SystemStatus.from_raw(self.public("SystemStatus"))
 
     def assets(self, *assets: str) -> dict[str, Any]:
@@ -625,6 +654,8 @@ class KrakenClient(_Helpers):
             ValueError: if ``userref`` is passed (Kraken takes userref or cl_ord_id, not both).
         """
         args = self._order_args(pair, side, ordertype, volume, price, cl_ord_id, params)
+        from krakenwire.protocol.rest_types import AddOrderResult
+
         return AddOrderResult.from_raw(self.private("AddOrder", **args), args["cl_ord_id"])
 
     def cancel_order(self, txid: str | None = None, *, cl_ord_id: str | None = None) -> int:
@@ -641,6 +672,8 @@ class KrakenClient(_Helpers):
 
     def cancel_all_orders_after(self, timeout: int) -> CancelAllAfterResult:
         """``CancelAllOrdersAfter``: the dead-man switch (``timeout`` seconds, 0 disables)."""
+        from krakenwire.protocol.rest_types import CancelAllAfterResult
+
         return CancelAllAfterResult.from_raw(self.private("CancelAllOrdersAfter",
                                                           timeout=int(timeout)))
 
@@ -810,10 +843,14 @@ class AsyncKrakenClient(_Helpers):
 
     async def server_time(self) -> ServerTime:
         """``Time``."""
+        from krakenwire.protocol.rest_types import ServerTime
+
         return ServerTime.from_raw(await self.public("Time"))
 
     async def system_status(self) -> SystemStatus:
         """``SystemStatus``."""
+        from krakenwire.protocol.rest_types import SystemStatus
+
         return SystemStatus.from_raw(await self.public("SystemStatus"))
 
     async def assets(self, *assets: str) -> dict[str, Any]:
@@ -861,6 +898,8 @@ class AsyncKrakenClient(_Helpers):
             OrderOutcomeUnknown: outcome unknown; look up ``err.cl_ord_id``.
         """
         args = self._order_args(pair, side, ordertype, volume, price, cl_ord_id, params)
+        from krakenwire.protocol.rest_types import AddOrderResult
+
         return AddOrderResult.from_raw(await self.private("AddOrder", **args), args["cl_ord_id"])
 
     async def cancel_order(self, txid: str | None = None, *,
@@ -875,6 +914,8 @@ class AsyncKrakenClient(_Helpers):
 
     async def cancel_all_orders_after(self, timeout: int) -> CancelAllAfterResult:
         """``CancelAllOrdersAfter`` (``timeout`` seconds, 0 disables)."""
+        from krakenwire.protocol.rest_types import CancelAllAfterResult
+
         return CancelAllAfterResult.from_raw(
             await self.private("CancelAllOrdersAfter", timeout=int(timeout)))
 

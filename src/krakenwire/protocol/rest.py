@@ -29,7 +29,13 @@ from urllib.parse import quote, urlencode, urlsplit
 import msgspec
 
 from krakenwire.auth import Signer
-from krakenwire.errors import InsecureURLError, ProtocolError, ServerError, error_from_kraken
+from krakenwire.errors import (
+    HTTPRateLimited,
+    InsecureURLError,
+    ProtocolError,
+    ServerError,
+    error_from_kraken,
+)
 
 __all__ = [
     "DEFAULT_REST_URL",
@@ -287,6 +293,8 @@ def parse_response(status: int, body: bytes, content_type: str | None = None, *,
         KrakenError: (a subclass chosen by :func:`~krakenwire.errors.error_from_kraken`) when the
             envelope's ``error`` array holds an ``E...`` string — whatever the HTTP status.
         ServerError: HTTP 5xx without a Kraken envelope.
+        HTTPRateLimited: HTTP 429 without a Kraken error string (a throttle before
+            processing; retryable).
         ProtocolError: any other answer that is not the envelope (non-JSON or HTML body, 4xx,
             missing ``error``/``result``). Messages describe the body, never quote it.
     """
@@ -307,6 +315,8 @@ def parse_response(status: int, body: bytes, content_type: str | None = None, *,
         if status >= 500:
             raise ServerError(f"HTTP {status} with an envelope and no error", status=status,
                               method=method)
+        if status == 429:
+            raise HTTPRateLimited(method=method)
         if status != 200 and "result" not in data:
             raise ProtocolError(f"HTTP {status} with an empty error array", status=status,
                                 method=method)
@@ -314,6 +324,8 @@ def parse_response(status: int, body: bytes, content_type: str | None = None, *,
             raise ProtocolError("Kraken envelope has neither errors nor a result",
                                 status=status, method=method)
         return Envelope(data["result"], warnings)
+    if status == 429:
+        raise HTTPRateLimited(method=method)
     what = _describe_body(body, content_type)
     if status >= 500:
         raise ServerError(f"HTTP {status} from server ({what})", status=status, method=method)
