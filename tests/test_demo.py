@@ -17,6 +17,12 @@ async def run_demo(*args: str, env: dict[str, str] | None = None,
     return await run_python("-m", "krakenwire.cli", "demo", *args, env=env, timeout=timeout)
 
 
+#: the limit order either filled as the market moved, or the demo said it did not
+LIMIT_OUTCOME = re.compile(r"\] order\s+limit order O\S+ (filled|not filled within [\d.]+ s "
+                           r"\([\d.?]+ of [\d.]+ filled\); the market did not reach it)$",
+                           re.M)
+
+
 def lines_with(text: str, label: str) -> list[str]:
     return [line for line in text.splitlines() if re.match(rf"^\[\s*[\d.]+s\] {label}\b", line)]
 
@@ -43,14 +49,21 @@ async def test_demo_runs_the_whole_story_on_an_embedded_sandbox() -> None:
     assert any("pending_new" in r for r in reports)
     assert any(" trade " in r for r in reports)  # the market order filled
     # the limit order either filled as the market moved, or the demo said it did not
-    assert re.search(r"\] order\s+limit order O\S+ (filled|not filled within \d+ s)$", out,
-                     re.M), out
+    assert LIMIT_OUTCOME.search(out), out
     assert lines_with(out, "cancel")
     final = [line for line in lines_with(out, "balances") if "final:" in line]
     assert final and "USD" in final[0] and "BTC" in final[0]
     assert "open orders: WebSocket view 0, REST OpenOrders 0" in out
     assert re.search(r"^done in [\d.]+ s$", out, re.M)
     assert "secret" not in err.lower() and not err.strip(), err
+
+
+async def test_demo_says_when_the_limit_order_did_not_fill() -> None:
+    code, out, err = await run_demo("--fill-timeout", "0.01")
+    assert code == 0, (out, err)
+    assert LIMIT_OUTCOME.search(out), out
+    assert "not filled within 0.01 s" in out  # then cancelled, and nothing is left open
+    assert "open orders: WebSocket view 0, REST OpenOrders 0" in out
 
 
 async def test_demo_against_another_server_with_credentials_from_the_environment() -> None:
@@ -61,6 +74,7 @@ async def test_demo_against_another_server_with_credentials_from_the_environment
                  "KRAKEN_API_SECRET": sb.credentials.api_secret})
         assert code == 0, (out, err)
         assert f"against {sb.rest_url}" in out
+        assert LIMIT_OUTCOME.search(out), out  # with a 1 s wait, often the "not filled" path
         token_line = lines_with(out, "token")[-1]
         assert "…" in token_line  # not the embedded sandbox: the token is shortened
         assert sb.credentials.api_secret not in out + err
