@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
 
@@ -45,6 +45,7 @@ from krakenwire.sandbox.exchange import ExchangeError
 from krakenwire.sandbox.gate import METHOD_PERMISSIONS, GateError, KeyRecord
 from krakenwire.sandbox.model import Event, Order, OrderRequest
 from krakenwire.sandbox.store import StoreError
+from krakenwire.sandbox.ws_common import TradeError, is_relative_price, resolve_relative_price
 
 __all__ = ["ApiError", "make_app", "order_request_from_params"]
 
@@ -259,30 +260,22 @@ def resolve_pair(name: str | None) -> Pair:
 
 def _price_param(p: dict[str, Any], name: str, side: str, ordertype: str, pair: Pair,
                  reference: Callable[[], Decimal] | None, *, required: bool) -> Decimal | None:
-    """A price, absolute or relative to the last trade: ``+5``, ``-5``, ``#5`` and the same
-    with a ``%`` suffix. ``#`` goes the way the order type needs: below the market for limit
-    and take-profit buys and stop-loss sells, above it otherwise."""
+    """A price, absolute or relative to the last trade (``+5``, ``-5``, ``#5``, ``+2%``),
+    resolved by :func:`krakenwire.sandbox.ws_common.resolve_relative_price` — the one rule
+    shared by REST and WS v1."""
     text = p_str(p, name, required=required)
     if text is None:
         return None
     text = text.strip()
-    if not text or text[0] not in "+-#":
+    if not is_relative_price(text):
         return p_dec({name: text}, name)
     if reference is None:
         raise _bad(name)
-    below = (side == "buy") != ordertype.startswith("stop-loss")
-    sign = {"+": 1, "-": -1}.get(text[0], -1 if below else 1)
-    body = text[1:]
-    percent = body.endswith("%")
     try:
-        amount = Decimal(body[:-1] if percent else body)
-    except InvalidOperation:
-        raise _bad(name) from None
-    if not amount.is_finite() or amount < 0:
-        raise _bad(name)
-    base = reference()
-    delta = base * amount / 100 if percent else amount
-    return (base + sign * delta).quantize(Decimal(1).scaleb(-pair.pair_decimals), ROUND_HALF_EVEN)
+        return resolve_relative_price(text, side=side, ordertype=ordertype, last=reference(),
+                                      tick=pair.tick_size, name=name)
+    except TradeError as exc:
+        raise ApiError(exc.error) from None
 
 
 def order_request_from_params(p: dict[str, Any], pair: Pair, now: float,

@@ -188,16 +188,9 @@ def order_request(req: v1.AddOrder, now: float,
         raise TradeError(errors.invalid_arguments("leverage"))
     if req.close_ordertype is not None:
         raise TradeError(errors.invalid_arguments("close"))
-    for name in ("price", "price2"):
-        text = params.get(name)
-        if isinstance(text, str) and is_relative_price(text):
-            if last_price is None:
-                raise TradeError(errors.invalid_arguments(name))
-            params[name] = str(resolve_relative_price(
-                text, side=req.type, ordertype=req.ordertype, last=last_price(pair.id),
-                tick=pair.tick_size, name=name))
+    reference = None if last_price is None else (lambda: last_price(pair.id))
     try:
-        return order_request_from_params(params, pair, now)
+        return order_request_from_params(params, pair, now, reference)
     except ApiError as exc:
         raise TradeError(exc.error) from None
 
